@@ -1,0 +1,289 @@
+"""The HTTP layer both API clients share.
+
+* one pooled ``requests.Session`` per client;
+* a client-side rate limit (pyrate-limiter) that can be shared by every process on the
+  machine through a file-locked SQLite bucket, so concurrent runs together stay under the
+  service's limit instead of each finding it by 429s;
+* retries with tenacity: exponential backoff with jitter on 429, 5xx, timeouts, dropped
+  connections and truncated bodies, honouring ``Retry-After`` when the server sends one;
+* errors that name the service, method and path but never a credential: every text that
+  leaves this module passes :meth:`Redactor.redact`.
+"""
+
+from __future__ import annotations
+
+import email.utils
+import hashlib
+import json
+import logging
+import threading
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Callable, Iterable, Mapping, Optional
+
+import requests
+from pyrate_limiter import Limiter, Rate, SQLiteBucket
+from tenacity import Retrying, retry_if_exception_type, stop_after_attempt, wait_exponential_jitter
+
+log = logging.getLogger(__name__)
+
+RETRYABLE_STATUSES = frozenset({408, 425, 429, 500, 502, 503, 504})
+
+
+class ApiError(Exception):
+    """An API call failed. The message is safe to log: it never contains a credential."""
+
+    def __init__(self, service: str, method: str, path: str, status: Optional[int], detail: str):
+        self.service, self.method, self.path, self.status, self.detail = service, method, path, status, detail
+        where = f"{service} {method} {path}"
+        super().__init__(f"{where} -> {status}: {detail}" if status else f"{where}: {detail}")
+
+
+class TransientApiError(ApiError):
+    """Worth retrying: rate limited, server error, timeout, broken or truncated answer."""
+
+    def __init__(self, *args: Any, retry_after: Optional[float] = None):
+        super().__init__(*args)
+        self.retry_after = retry_after
+
+
+class PermanentApiError(ApiError):
+    """Retrying will not help (bad credentials, unknown object, invalid payload)."""
+
+
+class NotFoundError(PermanentApiError):
+    pass
+
+
+class Redactor:
+    """Replaces secret values in any text with ``***``."""
+
+    def __init__(self, secrets: Iterable[Optional[str]]):
+        # longest first, so a secret containing another is replaced whole
+        self._secrets = sorted({s for s in secrets if s and len(s) >= 3}, key=len, reverse=True)
+
+    def redact(self, text: str) -> str:
+        for secret in self._secrets:
+            text = text.replace(secret, "***")
+        return text
+
+
+def parse_retry_after(value: Optional[str]) -> Optional[float]:
+    """Seconds from a Retry-After header: delta-seconds (decimals accepted) or an HTTP date."""
+    if not value:
+        return None
+    try:
+        return max(0.0, float(value))
+    except ValueError:
+        pass
+    try:
+        when = email.utils.parsedate_to_datetime(value)
+    except (TypeError, ValueError):
+        return None
+    return max(0.0, when.timestamp() - time.time())
+
+
+@dataclass
+class RequestStats:
+    """Counters of what a client did; reported as materialization metadata and by the benchmark."""
+
+    requests: int = 0
+    retries: int = 0
+    rate_limited: int = 0
+    server_errors: int = 0
+    timeouts: int = 0
+    broken_bodies: int = 0
+    throttle_wait_s: float = 0.0
+    _lock: threading.Lock = field(default_factory=threading.Lock, repr=False, compare=False)
+
+    def add(self, **deltas: float) -> None:
+        with self._lock:
+            for name, delta in deltas.items():
+                setattr(self, name, getattr(self, name) + delta)
+
+    def as_dict(self) -> dict[str, float]:
+        with self._lock:
+            return {
+                "requests": self.requests,
+                "retries": self.retries,
+                "rate_limited_429": self.rate_limited,
+                "server_errors_5xx": self.server_errors,
+                "timeouts": self.timeouts,
+                "broken_bodies": self.broken_bodies,
+                "throttle_wait_s": round(self.throttle_wait_s, 3),
+            }
+
+
+@dataclass(frozen=True)
+class RetrySettings:
+    max_attempts: int = 8
+    backoff_initial_s: float = 1.0
+    backoff_max_s: float = 60.0
+
+
+@dataclass(frozen=True)
+class RateLimitSettings:
+    """``limit`` requests per ``window_s``; ``margin`` widens the client's window a little so
+    that jitter between the client's clock and the server's arrival times cannot push a
+    request over the server's limit."""
+
+    limit: int
+    window_s: float
+    margin: float = 0.05
+    db_path: Optional[str] = None  # SQLite file shared by all processes; None = this process only
+    bucket: str = "default"
+
+
+def build_limiter(settings: RateLimitSettings) -> Limiter:
+    window_ms = max(1, int(round(settings.window_s * (1 + settings.margin) * 1000)))
+    rates = [Rate(settings.limit, window_ms)]
+    if settings.db_path:
+        Path(settings.db_path).parent.mkdir(parents=True, exist_ok=True)
+        table = "rl_" + hashlib.sha256(settings.bucket.encode()).hexdigest()[:16]
+        bucket = SQLiteBucket.init_from_file(rates, table=table, db_path=settings.db_path, use_file_lock=True)
+        return Limiter(bucket, buffer_ms=5)
+    return Limiter(rates, buffer_ms=5)
+
+
+class _WaitRetryAfter:
+    """tenacity wait: the server's Retry-After when it gave one, else exponential backoff with jitter."""
+
+    def __init__(self, settings: RetrySettings):
+        self._fallback = wait_exponential_jitter(
+            multiplier=settings.backoff_initial_s, max=settings.backoff_max_s, jitter=settings.backoff_initial_s
+        )
+        self._max = settings.backoff_max_s
+
+    def __call__(self, retry_state) -> float:
+        exc = retry_state.outcome.exception() if retry_state.outcome else None
+        retry_after = getattr(exc, "retry_after", None)
+        if retry_after is not None:
+            return min(retry_after, self._max)
+        return self._fallback(retry_state)
+
+
+class ApiSession:
+    """Sends requests to one service with limits, retries and redaction."""
+
+    def __init__(
+        self,
+        service: str,
+        base_url: str,
+        headers: Mapping[str, str],
+        *,
+        timeout_s: float,
+        retry: RetrySettings,
+        rate_limit: Optional[RateLimitSettings],
+        secrets: Iterable[Optional[str]],
+        error_detail: Callable[[Any], str],
+        pool_size: int = 8,
+    ):
+        self.service = service
+        self.base_url = base_url.rstrip("/")
+        self.timeout_s = timeout_s
+        self.retry = retry
+        self.stats = RequestStats()
+        self.redactor = Redactor(secrets)
+        self._error_detail = error_detail
+        self._limiter = build_limiter(rate_limit) if rate_limit else None
+        self._limiter_name = rate_limit.bucket if rate_limit else ""
+        self._session = requests.Session()
+        adapter = requests.adapters.HTTPAdapter(pool_connections=pool_size, pool_maxsize=pool_size, max_retries=0)
+        self._session.mount("http://", adapter)
+        self._session.mount("https://", adapter)
+        self._session.headers.update({"Accept": "application/json", "User-Agent": "aurora-qb-pipeline/0.1"})
+        self._session.headers.update(headers)
+
+    def close(self) -> None:
+        self._session.close()
+
+    def redact(self, text: str) -> str:
+        return self.redactor.redact(text)
+
+    def request(
+        self,
+        method: str,
+        path: str,
+        *,
+        params: Optional[Mapping[str, Any]] = None,
+        json_body: Any = None,
+        body: Optional[bytes] = None,
+        ok_statuses: Iterable[int] = (200,),
+    ) -> tuple[int, Any]:
+        """Send one logical request (retried as needed); returns (status, parsed JSON body)."""
+        ok = frozenset(ok_statuses)
+        if json_body is not None and body is None:
+            body = json.dumps(json_body, separators=(",", ":"), ensure_ascii=False).encode()
+        retrying = Retrying(
+            retry=retry_if_exception_type(TransientApiError),
+            stop=stop_after_attempt(self.retry.max_attempts),
+            wait=_WaitRetryAfter(self.retry),
+            before_sleep=self._before_sleep,
+            reraise=True,
+        )
+        return retrying(self._attempt, method, path, params, body, ok)
+
+    def _before_sleep(self, retry_state) -> None:
+        self.stats.add(retries=1)
+        exc = retry_state.outcome.exception()
+        log.info(
+            "%s: retrying after %s (attempt %d, waiting %.2fs)",
+            self.service,
+            exc,
+            retry_state.attempt_number,
+            retry_state.upcoming_sleep,
+        )
+
+    def _throttle(self) -> None:
+        if self._limiter is None:
+            return
+        started = time.monotonic()
+        self._limiter.try_acquire(self._limiter_name, blocking=True)
+        self.stats.add(throttle_wait_s=time.monotonic() - started)
+
+    def _attempt(self, method: str, path: str, params, body: Optional[bytes], ok: frozenset) -> tuple[int, Any]:
+        shown_path = self.redact(path)
+        self._throttle()
+        self.stats.add(requests=1)
+        headers = {"Content-Type": "application/json"} if body is not None else None
+        try:
+            resp = self._session.request(
+                method, self.base_url + path, params=params, data=body, headers=headers, timeout=self.timeout_s
+            )
+            raw = resp.content  # read the whole body here, so a dropped connection is retried too
+        except requests.Timeout:
+            self.stats.add(timeouts=1)
+            raise TransientApiError(self.service, method, shown_path, None, "timed out") from None
+        except requests.RequestException as exc:
+            self.stats.add(broken_bodies=1)
+            detail = f"connection failed ({type(exc).__name__})"
+            raise TransientApiError(self.service, method, shown_path, None, detail) from None
+
+        status = resp.status_code
+        parsed: Any = None
+        parse_failed = False
+        if raw:
+            try:
+                parsed = json.loads(raw)
+            except ValueError:
+                parse_failed = True
+
+        if status in ok:
+            if parse_failed:
+                self.stats.add(broken_bodies=1)
+                detail = f"answer was not complete JSON ({len(raw)} bytes)"
+                raise TransientApiError(self.service, method, shown_path, status, detail)
+            return status, parsed
+
+        detail = self.redact(self._error_detail(parsed) if parsed is not None else resp.reason or "")
+        if status in RETRYABLE_STATUSES:
+            if status == 429:
+                self.stats.add(rate_limited=1)
+            elif status >= 500:
+                self.stats.add(server_errors=1)
+            retry_after = parse_retry_after(resp.headers.get("Retry-After"))
+            raise TransientApiError(self.service, method, shown_path, status, detail, retry_after=retry_after)
+        if status == 404:
+            raise NotFoundError(self.service, method, shown_path, status, detail)
+        raise PermanentApiError(self.service, method, shown_path, status, detail)
