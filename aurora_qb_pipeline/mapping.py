@@ -1,0 +1,262 @@
+"""The Aurora -> Quickbase field mapping: loading, checking against the live table, encoding rows.
+
+The mapping lives in a YAML file (``config/field_mapping.yaml`` by default). Before anything is
+written, :func:`resolve_mapping` checks it against the table's fields as Quickbase reports them,
+and collects *every* problem into one error, so a misconfigured table is fixed in one pass.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from dataclasses import dataclass, field
+from datetime import datetime
+from enum import Enum
+from importlib import resources
+from pathlib import Path
+from typing import Any, Optional, Union
+
+import pandas as pd
+import yaml
+
+BUILT_IN_FIELD_IDS = frozenset({1, 2, 3, 4, 5})
+
+
+class MatchingStrategy(str, Enum):
+    ENRICH = "enrich"
+    REPLACE = "replace"
+    SKIP = "skip"
+
+
+class ValueKind(str, Enum):
+    TEXT = "text"
+    NUMBER = "number"
+    INTEGER = "integer"
+    TIMESTAMP = "timestamp"
+
+
+# The columns the export can send, and what kind of value each holds.
+EXPORT_COLUMNS: dict[str, ValueKind] = {
+    "design_id": ValueKind.TEXT,
+    "project_id": ValueKind.TEXT,
+    "project_name": ValueKind.TEXT,
+    "customer_name": ValueKind.TEXT,
+    "design_name": ValueKind.TEXT,
+    "milestone": ValueKind.TEXT,
+    "system_size_kw": ValueKind.NUMBER,
+    "system_size_stc_w": ValueKind.NUMBER,
+    "module_count": ValueKind.INTEGER,
+    "module_model": ValueKind.TEXT,
+    "module_models": ValueKind.TEXT,
+    "annual_energy_kwh": ValueKind.NUMBER,
+    "azimuth": ValueKind.NUMBER,
+    "azimuths": ValueKind.TEXT,
+    "array_count": ValueKind.INTEGER,
+    "proposal_link": ValueKind.TEXT,
+    "proposal_updated_at": ValueKind.TIMESTAMP,
+    "street_address": ValueKind.TEXT,
+    "street_address_2": ValueKind.TEXT,
+    "city": ValueKind.TEXT,
+    "state_code": ValueKind.TEXT,
+    "state_name": ValueKind.TEXT,
+    "postal_code": ValueKind.TEXT,
+    "country": ValueKind.TEXT,
+    "country_code": ValueKind.TEXT,
+    "design_created_at": ValueKind.TIMESTAMP,
+}
+
+TEXT_TYPES = {"text", "text-multi-line", "text-multiple-choice", "rich-text", "url", "email", "phone"}
+NUMBER_TYPES = {"numeric", "currency", "percent", "rating"}
+TIME_TYPES = {"timestamp", "datetime", "date"}
+COMPATIBLE: dict[ValueKind, set[str]] = {
+    ValueKind.TEXT: TEXT_TYPES,
+    ValueKind.NUMBER: NUMBER_TYPES | {"text"},
+    ValueKind.INTEGER: NUMBER_TYPES | {"text"},
+    ValueKind.TIMESTAMP: TIME_TYPES | {"text"},
+}
+
+
+class MappingError(ValueError):
+    """The mapping does not fit the Quickbase table; the message lists every problem."""
+
+    def __init__(self, problems: list[str]):
+        self.problems = problems
+        super().__init__("Field mapping does not fit the Quickbase table:\n- " + "\n- ".join(problems))
+
+
+@dataclass(frozen=True)
+class MappingConfig:
+    fields: dict[str, Union[str, int]]
+    merge_field: Union[str, int]
+    matching_strategy: MatchingStrategy = MatchingStrategy.ENRICH
+
+
+@dataclass(frozen=True)
+class TargetField:
+    source: str
+    field_id: int
+    label: str
+    field_type: str
+    required: bool = False
+    choices: Optional[frozenset[str]] = None  # set only when Quickbase refuses new choices
+
+
+@dataclass
+class ResolvedMapping:
+    targets: list[TargetField]
+    merge_field_id: int
+    merge_source: str
+    strategy: MatchingStrategy
+    warnings: list[str] = field(default_factory=list)
+
+    @property
+    def field_ids(self) -> list[int]:
+        return [t.field_id for t in self.targets]
+
+
+def default_mapping_path() -> Path:
+    return Path(str(resources.files("aurora_qb_pipeline") / "config" / "field_mapping.yaml"))
+
+
+def load_mapping(path: Optional[Union[str, Path]] = None) -> MappingConfig:
+    """Read and shape-check the mapping file; errors name the file and the offending entry."""
+    path = Path(path) if path else default_mapping_path()
+    try:
+        raw = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
+    except (OSError, yaml.YAMLError) as exc:
+        raise MappingError([f"cannot read mapping file {path}: {exc}"]) from exc
+    problems = []
+    fields_raw = raw.get("fields")
+    if not isinstance(fields_raw, dict) or not fields_raw:
+        problems.append(f"{path}: 'fields' must be a non-empty mapping of Aurora column -> Quickbase field")
+        fields_raw = {}
+    for source, target in fields_raw.items():
+        if source not in EXPORT_COLUMNS:
+            problems.append(f"{path}: unknown Aurora column '{source}' (known: {', '.join(sorted(EXPORT_COLUMNS))})")
+        if not isinstance(target, (str, int)) or isinstance(target, bool) or target == "":
+            problems.append(f"{path}: target of '{source}' must be a field label or id, got {target!r}")
+    merge = raw.get("merge_field")
+    if merge in (None, ""):
+        problems.append(f"{path}: 'merge_field' is required (the unique Quickbase field holding the design id)")
+    strategy = raw.get("matching_strategy", MatchingStrategy.ENRICH.value)
+    try:
+        strategy = MatchingStrategy(strategy)
+    except ValueError:
+        problems.append(f"{path}: matching_strategy must be one of enrich, replace, skip (got {strategy!r})")
+        strategy = MatchingStrategy.ENRICH
+    if problems:
+        raise MappingError(problems)
+    return MappingConfig(fields=dict(fields_raw), merge_field=merge, matching_strategy=strategy)
+
+
+def _find_field(table_fields: list[dict], ref: Union[str, int]) -> Optional[dict]:
+    if isinstance(ref, int) or (isinstance(ref, str) and ref.isdigit()):
+        return next((f for f in table_fields if f.get("id") == int(ref)), None)
+    wanted = ref.strip().casefold()
+    return next((f for f in table_fields if str(f.get("label", "")).strip().casefold() == wanted), None)
+
+
+def resolve_mapping(
+    config: MappingConfig, table_fields: list[dict], strategy: Optional[MatchingStrategy] = None
+) -> ResolvedMapping:
+    """Check the mapping against the table's fields (GET /v1/fields) and resolve labels to ids."""
+    problems: list[str] = []
+    warnings: list[str] = []
+    targets: list[TargetField] = []
+    used: dict[int, str] = {}
+    for source, ref in config.fields.items():
+        fdef = _find_field(table_fields, ref)
+        if fdef is None:
+            labels = ", ".join(repr(f.get("label")) for f in table_fields if f.get("id") not in BUILT_IN_FIELD_IDS)
+            problems.append(f"'{source}' -> {ref!r}: no such field in the table (fields: {labels})")
+            continue
+        fid, ftype, label = int(fdef["id"]), str(fdef.get("fieldType", "")), str(fdef.get("label"))
+        if fid in BUILT_IN_FIELD_IDS:
+            problems.append(f"'{source}' -> '{label}' ({fid}): built-in fields cannot be written")
+        if fdef.get("mode"):
+            problems.append(f"'{source}' -> '{label}' ({fid}): a {fdef['mode']} field cannot be written")
+        kind = EXPORT_COLUMNS[source]
+        if ftype not in COMPATIBLE[kind]:
+            problems.append(
+                f"'{source}' ({kind.value}) -> '{label}' ({fid}) is of type {ftype}; "
+                f"it needs one of {', '.join(sorted(COMPATIBLE[kind]))}"
+            )
+        if fid in used:
+            problems.append(f"'{source}' and '{used[fid]}' both map to '{label}' ({fid})")
+        used[fid] = source
+        props = fdef.get("properties") or {}
+        choices = None
+        if ftype == "text-multiple-choice" and not props.get("allowNewChoices", False):
+            choices = frozenset(str(c) for c in props.get("choices") or [])
+        targets.append(TargetField(source, fid, label, ftype, bool(fdef.get("required")), choices))
+
+    merge_def = _find_field(table_fields, config.merge_field)
+    merge_fid = int(merge_def["id"]) if merge_def else -1
+    merge_source = used.get(merge_fid, "")
+    if merge_def is None:
+        problems.append(f"merge field {config.merge_field!r} does not exist in the table")
+    else:
+        if not merge_def.get("unique"):
+            problems.append(
+                f"merge field '{merge_def.get('label')}' ({merge_fid}) is not unique: Quickbase can only merge on a "
+                "unique field (set 'Unique' on it in the table's field settings)"
+            )
+        if merge_source != "design_id":
+            problems.append(f"merge field '{merge_def.get('label')}' must be mapped from design_id")
+    mapped = {t.field_id for t in targets}
+    for fdef in table_fields:
+        if fdef.get("required") and int(fdef["id"]) not in BUILT_IN_FIELD_IDS and int(fdef["id"]) not in mapped:
+            problems.append(f"required field '{fdef.get('label')}' ({fdef['id']}) is not mapped: creates would fail")
+    if problems:
+        raise MappingError(problems)
+    return ResolvedMapping(targets, merge_fid, merge_source, strategy or config.matching_strategy, warnings)
+
+
+def _normalise(kind: ValueKind, value: Any) -> Any:
+    if value is None or (not isinstance(value, (list, tuple, dict)) and pd.isna(value)):
+        return None
+    if kind is ValueKind.INTEGER:
+        return int(value)
+    if kind is ValueKind.NUMBER:
+        number = float(value)
+        return int(number) if number.is_integer() else round(number, 6)
+    if kind is ValueKind.TIMESTAMP:
+        stamp = value.to_pydatetime() if hasattr(value, "to_pydatetime") else value
+        return stamp.isoformat().replace("+00:00", "Z") if isinstance(stamp, datetime) else str(stamp)
+    return str(value)
+
+
+@dataclass
+class EncodedRow:
+    design_id: str
+    record: dict[int, Any]  # field id -> value, as sent
+    content_hash: str
+    problems: list[str]  # reasons Quickbase would refuse the row; empty when it may be sent
+
+
+def encode_row(mapping: ResolvedMapping, row: dict[str, Any]) -> EncodedRow:
+    """Turn one staged row into a Quickbase record according to the strategy.
+
+    enrich drops empty values (a blank never overwrites what a PM typed in Quickbase);
+    replace sends them as null, clearing the field."""
+    record: dict[int, Any] = {}
+    problems: list[str] = []
+    for target in mapping.targets:
+        value = _normalise(EXPORT_COLUMNS[target.source], row.get(target.source))
+        if value is None:
+            if target.required:
+                problems.append(f"'{target.label}' is required but Aurora has no {target.source}")
+            if mapping.strategy is MatchingStrategy.REPLACE:
+                record[target.field_id] = None
+            continue
+        if target.choices is not None and value not in target.choices:
+            problems.append(
+                f"'{target.label}' does not offer the choice {value!r}; add it to the field's choices in Quickbase "
+                "(the record is retried on the next run)"
+            )
+        record[target.field_id] = value
+    canonical = json.dumps(
+        [mapping.strategy.value, sorted(record.items())], sort_keys=True, ensure_ascii=False, default=str
+    )
+    digest = hashlib.sha256(canonical.encode()).hexdigest()[:32]
+    return EncodedRow(str(row["design_id"]), record, digest, problems)
