@@ -116,32 +116,39 @@ class AuroraClient(RateLimitedResource):
             )
         return self._api
 
-    def _get(self, path: str, **params: Any) -> Any:
-        return self._session().request("GET", f"/tenants/{self.tenant_id}{path}", params=params or None)[1]
+    def _get(self, path: str, throttle_timeout: Optional[float] = None, **params: Any) -> Any:
+        url = f"/tenants/{self.tenant_id}{path}"
+        return self._session().request("GET", url, params=params or None, throttle_timeout=throttle_timeout)[1]
 
     def redact(self, text: str) -> str:
         return self._session().redact(text)
 
     # --- list endpoints --------------------------------------------------------------------
 
-    def _pages(self, path: str, key: str, start_page: int = 1, **filters: Any) -> Iterator[tuple[int, list[dict]]]:
-        """Yield (page number, items) until a short page: Aurora sends no paging metadata."""
-        page = start_page
-        per_page = min(self.page_size, AURORA_MAX_PER_PAGE)
+    @property
+    def per_page(self) -> int:
+        return min(self.page_size, AURORA_MAX_PER_PAGE)
+
+    def _page(self, path: str, key: str, page: int, throttle_timeout: Optional[float], **filters: Any) -> list[dict]:
+        return self._get(path, throttle_timeout, page=page, per_page=self.per_page, **filters)[key]
+
+    def project_page(self, page: int, throttle_timeout: Optional[float] = None) -> list[dict]:
+        """One page of projects, newest first. Aurora sends no paging metadata: a page shorter
+        than ``per_page`` is the last one."""
+        return self._page("/projects", "projects", page, throttle_timeout)
+
+    def iter_projects(self) -> Iterator[dict]:
+        page = 1
         while True:
-            items = self._get(path, page=page, per_page=per_page, **filters)[key]
-            yield page, items
-            if len(items) < per_page:
+            items = self.project_page(page)
+            yield from items
+            if len(items) < self.per_page:
                 return
             page += 1
 
-    def iter_projects(self) -> Iterator[dict]:
-        for _, items in self._pages("/projects", "projects"):
-            yield from items
-
-    def design_request_page(self, page: int, **filters: Any) -> list[dict]:
-        per_page = min(self.page_size, AURORA_MAX_PER_PAGE)
-        return self._get("/design_requests", page=page, per_page=per_page, **filters)["design_requests"]
+    def design_request_page(self, page: int, throttle_timeout: Optional[float] = None, **filters: Any) -> list[dict]:
+        """One page of design requests, most recently submitted first."""
+        return self._page("/design_requests", "design_requests", page, throttle_timeout, **filters)
 
     # --- single objects -------------------------------------------------------------------
 

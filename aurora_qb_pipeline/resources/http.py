@@ -16,6 +16,7 @@ import email.utils
 import hashlib
 import json
 import logging
+import random
 import threading
 import time
 from dataclasses import dataclass, field
@@ -54,6 +55,13 @@ class PermanentApiError(ApiError):
 
 class NotFoundError(PermanentApiError):
     pass
+
+
+class RateBudgetExhausted(ApiError):
+    """The client-side limiter could not admit a request within the caller's time budget.
+
+    Sensors use this to end a tick early (and resume from their cursor) instead of blocking
+    past Dagster's 60 s evaluation limit while runs are using the shared budget."""
 
 
 class Redactor:
@@ -124,19 +132,21 @@ class RetrySettings:
 
 @dataclass(frozen=True)
 class RateLimitSettings:
-    """``limit`` requests per ``window_s``; ``margin`` widens the client's window a little so
-    that jitter between the client's clock and the server's arrival times cannot push a
-    request over the server's limit."""
+    """``limit`` requests per ``window_s``; ``margin`` widens the client's window a little (a
+    fraction of it, at least ``min_margin_s``) so that jitter between when the client sends and
+    when the server counts a request cannot push one over the server's limit."""
 
     limit: int
     window_s: float
     margin: float = 0.05
+    min_margin_s: float = 0.05
     db_path: Optional[str] = None  # SQLite file shared by all processes; None = this process only
     bucket: str = "default"
 
 
 def build_limiter(settings: RateLimitSettings) -> Limiter:
-    window_ms = max(1, int(round(settings.window_s * (1 + settings.margin) * 1000)))
+    window_s = settings.window_s + max(settings.window_s * settings.margin, settings.min_margin_s)
+    window_ms = max(1, int(round(window_s * 1000)))
     rates = [Rate(settings.limit, window_ms)]
     if settings.db_path:
         Path(settings.db_path).parent.mkdir(parents=True, exist_ok=True)
@@ -188,6 +198,8 @@ class ApiSession:
         self._error_detail = error_detail
         self._limiter = build_limiter(rate_limit) if rate_limit else None
         self._limiter_name = rate_limit.bucket if rate_limit else ""
+        # poll a few times per request slot, never slower than 4 times a second
+        self._poll_s = min(rate_limit.window_s / rate_limit.limit / 3, 0.25) if rate_limit else 0.0
         self._session = requests.Session()
         adapter = requests.adapters.HTTPAdapter(pool_connections=pool_size, pool_maxsize=pool_size, max_retries=0)
         self._session.mount("http://", adapter)
@@ -210,8 +222,12 @@ class ApiSession:
         json_body: Any = None,
         body: Optional[bytes] = None,
         ok_statuses: Iterable[int] = (200,),
+        throttle_timeout: Optional[float] = None,
     ) -> tuple[int, Any]:
-        """Send one logical request (retried as needed); returns (status, parsed JSON body)."""
+        """Send one logical request (retried as needed); returns (status, parsed JSON body).
+
+        ``throttle_timeout``: longest wait for the rate limiter before giving up with
+        :class:`RateBudgetExhausted` (None waits as long as needed)."""
         ok = frozenset(ok_statuses)
         if json_body is not None and body is None:
             body = json.dumps(json_body, separators=(",", ":"), ensure_ascii=False).encode()
@@ -222,7 +238,7 @@ class ApiSession:
             before_sleep=self._before_sleep,
             reraise=True,
         )
-        return retrying(self._attempt, method, path, params, body, ok)
+        return retrying(self._attempt, method, path, params, body, ok, throttle_timeout)
 
     def _before_sleep(self, retry_state) -> None:
         self.stats.add(retries=1)
@@ -235,16 +251,29 @@ class ApiSession:
             retry_state.upcoming_sleep,
         )
 
-    def _throttle(self) -> None:
+    def _throttle(self, method: str, shown_path: str, timeout: Optional[float]) -> None:
+        """Wait until the shared bucket admits one more request.
+
+        Polls with zero-timeout acquires, so each admitted request is stamped with the time it
+        was admitted. (The library's blocking mode stamps a waiting request with its planned
+        wake-up time, which lets processes that overslept admit more than the limit; its
+        ``blocking=False`` mode does not work with the file lock.)"""
         if self._limiter is None:
             return
         started = time.monotonic()
-        self._limiter.try_acquire(self._limiter_name, blocking=True)
+        deadline = None if timeout is None else started + timeout
+        while not self._limiter.try_acquire(self._limiter_name, blocking=True, timeout=0):
+            if deadline is not None and time.monotonic() >= deadline:
+                self.stats.add(throttle_wait_s=time.monotonic() - started)
+                raise RateBudgetExhausted(self.service, method, shown_path, None, f"rate budget busy for {timeout}s")
+            time.sleep(self._poll_s * (0.5 + random.random()))
         self.stats.add(throttle_wait_s=time.monotonic() - started)
 
-    def _attempt(self, method: str, path: str, params, body: Optional[bytes], ok: frozenset) -> tuple[int, Any]:
+    def _attempt(
+        self, method: str, path: str, params, body: Optional[bytes], ok: frozenset, throttle_timeout: Optional[float]
+    ) -> tuple[int, Any]:
         shown_path = self.redact(path)
-        self._throttle()
+        self._throttle(method, shown_path, throttle_timeout)
         self.stats.add(requests=1)
         headers = {"Content-Type": "application/json"} if body is not None else None
         try:
