@@ -264,16 +264,23 @@ class SandboxMiddleware:
         truncate = roll < cfg.fault_truncate_rate
 
         # Run the app, capturing the answer so it can be logged (and truncated when asked to).
-        captured: dict[str, Any] = {"status": 500, "headers": [], "body": b""}
+        captured: dict[str, Any] = {"status": 500, "headers": [], "body": b"", "started": False}
 
         async def capture(message):
             if message["type"] == "http.response.start":
+                captured["started"] = True
                 captured["status"] = message["status"]
                 captured["headers"] = message.get("headers", [])
             elif message["type"] == "http.response.body":
                 captured["body"] += message.get("body", b"")
 
-        await self.app(scope, receive, capture)
+        error: Optional[Exception] = None
+        try:
+            await self.app(scope, receive, capture)
+        except Exception as exc:  # Starlette sends its 500 answer, then re-raises for the server to log
+            if not captured["started"]:
+                raise
+            error = exc
         body: bytes = captured["body"]
         fault = None
         if truncate and len(body) > 2:
@@ -283,6 +290,8 @@ class SandboxMiddleware:
         resp = Response(content=body, status_code=captured["status"])
         resp.raw_headers = raw_headers + [(b"content-length", str(len(body)).encode())]
         await finish(resp, fault)
+        if error is not None:
+            raise error
 
 
 def admin_routes(state: SandboxState) -> list[Route]:
