@@ -25,7 +25,7 @@ from typing import Any, Callable, Iterable, Mapping, Optional
 
 import requests
 from pyrate_limiter import Limiter, Rate, SQLiteBucket
-from tenacity import Retrying, retry_if_exception_type, stop_after_attempt, wait_exponential_jitter
+from tenacity import Retrying, retry_if_exception_type, wait_exponential_jitter
 
 log = logging.getLogger(__name__)
 
@@ -125,9 +125,28 @@ class RequestStats:
 
 @dataclass(frozen=True)
 class RetrySettings:
+    """``max_attempts`` bounds tries that failed for other reasons than 429; answers of 429 (the
+    server saying *when* to come back) have their own, larger allowance."""
+
     max_attempts: int = 8
     backoff_initial_s: float = 1.0
     backoff_max_s: float = 60.0
+    max_rate_limited: int = 30
+
+
+class _StopPolicy:
+    """tenacity stop: separate allowances for 429s and for other transient failures."""
+
+    def __init__(self, settings: RetrySettings):
+        self._settings = settings
+        self._rate_limited = 0
+
+    def __call__(self, retry_state) -> bool:
+        exc = retry_state.outcome.exception() if retry_state.outcome else None
+        if isinstance(exc, TransientApiError) and exc.status == 429:
+            self._rate_limited += 1
+            return self._rate_limited > self._settings.max_rate_limited
+        return retry_state.attempt_number - self._rate_limited >= self._settings.max_attempts
 
 
 @dataclass(frozen=True)
@@ -141,7 +160,12 @@ class RateLimitSettings:
     margin: float = 0.05
     min_margin_s: float = 0.05
     db_path: Optional[str] = None  # SQLite file shared by all processes; None = this process only
-    bucket: str = "default"
+    bucket: str = "default"  # e.g. "aurora:<tenant id>"; stored only as a hash
+
+    @property
+    def bucket_key(self) -> str:
+        """The bucket's name as stored in the shared file: a hash, as the plain name holds an id."""
+        return "rl_" + hashlib.sha256(self.bucket.encode()).hexdigest()[:16]
 
 
 def build_limiter(settings: RateLimitSettings) -> Limiter:
@@ -150,8 +174,9 @@ def build_limiter(settings: RateLimitSettings) -> Limiter:
     rates = [Rate(settings.limit, window_ms)]
     if settings.db_path:
         Path(settings.db_path).parent.mkdir(parents=True, exist_ok=True)
-        table = "rl_" + hashlib.sha256(settings.bucket.encode()).hexdigest()[:16]
-        bucket = SQLiteBucket.init_from_file(rates, table=table, db_path=settings.db_path, use_file_lock=True)
+        bucket = SQLiteBucket.init_from_file(
+            rates, table=settings.bucket_key, db_path=settings.db_path, use_file_lock=True
+        )
         return Limiter(bucket, buffer_ms=5)
     return Limiter(rates, buffer_ms=5)
 
@@ -197,7 +222,7 @@ class ApiSession:
         self.redactor = Redactor(secrets)
         self._error_detail = error_detail
         self._limiter = build_limiter(rate_limit) if rate_limit else None
-        self._limiter_name = rate_limit.bucket if rate_limit else ""
+        self._limiter_name = rate_limit.bucket_key if rate_limit else ""
         # poll a few times per request slot, never slower than 4 times a second
         self._poll_s = min(rate_limit.window_s / rate_limit.limit / 3, 0.25) if rate_limit else 0.0
         self._session = requests.Session()
@@ -233,7 +258,7 @@ class ApiSession:
             body = json.dumps(json_body, separators=(",", ":"), ensure_ascii=False).encode()
         retrying = Retrying(
             retry=retry_if_exception_type(TransientApiError),
-            stop=stop_after_attempt(self.retry.max_attempts),
+            stop=_StopPolicy(self.retry),
             wait=_WaitRetryAfter(self.retry),
             before_sleep=self._before_sleep,
             reraise=True,

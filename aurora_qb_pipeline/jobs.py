@@ -1,0 +1,21 @@
+"""Jobs: the full sync (staging for some projects, then the export) and the export alone."""
+
+import dagster as dg
+
+from .assets.export import EXPORT_GROUP
+from .assets.staging import STAGING_GROUP
+
+sync_selection = dg.AssetSelection.groups(STAGING_GROUP, EXPORT_GROUP)
+
+aurora_quickbase_sync = dg.define_asset_job(
+    "aurora_quickbase_sync",
+    selection=sync_selection,
+    description="Fetch the selected Aurora projects, validate and stage them, then upsert changed designs into Quickbase.",
+    tags={"dagster/max_retries": "1"},
+)
+
+quickbase_export_job = dg.define_asset_job(
+    "quickbase_export_only",
+    selection=dg.AssetSelection.groups(EXPORT_GROUP),
+    description="Send staged designs that changed (or failed last time) to Quickbase, without calling Aurora.",
+)

@@ -1,0 +1,164 @@
+"""Tables the pipeline keeps in DuckDB beside the staged assets.
+
+* ``ops.quarantine``   rows that failed validation or could not be fetched, with the reason;
+* ``ops.export_state`` per Aurora design: hash of what Quickbase last accepted, and its record id;
+* ``ops.export_log``   one line per record per export attempt (created / updated / unchanged /
+  failed / rejected / skipped) with Quickbase's messages.
+
+Connections are opened for one short statement batch and closed at once, so no step holds the
+DuckDB file lock while it waits on an API.
+"""
+
+from __future__ import annotations
+
+import json
+from datetime import datetime, timezone
+from typing import Iterable, Optional, Sequence
+
+import pandas as pd
+from dagster_duckdb import DuckDBResource
+
+STAGING_SCHEMA = "staging"
+OPS_SCHEMA = "ops"
+
+DDL = f"""
+create schema if not exists {OPS_SCHEMA};
+create table if not exists {OPS_SCHEMA}.quarantine (
+    asset varchar, project_id varchar, record_key varchar, reason varchar,
+    record_json varchar, run_id varchar, quarantined_at timestamptz);
+create table if not exists {OPS_SCHEMA}.export_state (
+    design_id varchar primary key, content_hash varchar, qb_record_id bigint,
+    outcome varchar, exported_at timestamptz, run_id varchar);
+create table if not exists {OPS_SCHEMA}.export_log (
+    run_id varchar, design_id varchar, status varchar, message varchar,
+    qb_record_id bigint, content_hash varchar, logged_at timestamptz);
+"""
+
+
+def now_utc() -> datetime:
+    return datetime.now(timezone.utc)
+
+
+def ensure_tables(duckdb: DuckDBResource) -> None:
+    with duckdb.get_connection() as conn:
+        conn.execute(DDL)
+
+
+def table_exists(conn, schema: str, table: str) -> bool:
+    found = conn.execute(
+        "select count(*) from information_schema.tables where table_schema = ? and table_name = ?", [schema, table]
+    ).fetchone()
+    return bool(found and found[0])
+
+
+def replace_quarantine(
+    duckdb: DuckDBResource,
+    asset: str,
+    project_ids: Sequence[str],
+    rejected: pd.DataFrame,
+    key_column: str,
+    run_id: str,
+) -> None:
+    """Make the quarantine hold exactly this run's rejects for these projects and this asset."""
+    rows = [
+        (
+            asset,
+            rec.get("project_id"),
+            None if rec.get(key_column) is None else str(rec.get(key_column)),
+            rec["reason"],
+            json.dumps({k: v for k, v in rec.items() if k != "reason"}, default=str, ensure_ascii=False),
+            run_id,
+            now_utc(),
+        )
+        for rec in rejected.to_dict("records")
+    ]
+    with duckdb.get_connection() as conn:
+        conn.execute(DDL)
+        conn.execute("begin")
+        if project_ids:
+            conn.execute(
+                f"delete from {OPS_SCHEMA}.quarantine where asset = ? and list_contains(?, project_id)",
+                [asset, list(project_ids)],
+            )
+        if rows:
+            conn.executemany(f"insert into {OPS_SCHEMA}.quarantine values (?, ?, ?, ?, ?, ?, ?)", rows)
+        conn.execute("commit")
+
+
+def read_table(duckdb: DuckDBResource, sql: str, params: Optional[list] = None) -> pd.DataFrame:
+    with duckdb.get_connection() as conn:
+        return conn.execute(sql, params or []).fetch_df()
+
+
+def staged_tables_present(duckdb: DuckDBResource, tables: Iterable[str]) -> dict[str, bool]:
+    with duckdb.get_connection() as conn:
+        return {t: table_exists(conn, STAGING_SCHEMA, t) for t in tables}
+
+
+def write_export_results(
+    duckdb: DuckDBResource,
+    run_id: str,
+    log_rows: list[tuple],
+    state_rows: list[tuple],
+) -> None:
+    """Append to the export log and upsert the export state in one transaction.
+
+    log_rows: (design_id, status, message, qb_record_id, content_hash)
+    state_rows: (design_id, content_hash, qb_record_id, outcome)"""
+    stamp = now_utc()
+    with duckdb.get_connection() as conn:
+        conn.execute(DDL)
+        conn.execute("begin")
+        if log_rows:
+            conn.executemany(
+                f"insert into {OPS_SCHEMA}.export_log values (?, ?, ?, ?, ?, ?, ?)",
+                [(run_id, *row, stamp) for row in log_rows],
+            )
+        if state_rows:
+            conn.executemany(
+                f"""insert into {OPS_SCHEMA}.export_state values (?, ?, ?, ?, ?, ?)
+                    on conflict (design_id) do update set content_hash = excluded.content_hash,
+                    qb_record_id = coalesce(excluded.qb_record_id, export_state.qb_record_id),
+                    outcome = excluded.outcome, exported_at = excluded.exported_at, run_id = excluded.run_id""",
+                [(d, h, rid, outcome, stamp, run_id) for d, h, rid, outcome in state_rows],
+            )
+        conn.execute("commit")
+
+
+_DUCKDB_TYPES = {
+    "str": "VARCHAR",
+    "float64": "DOUBLE",
+    "int64": "BIGINT",
+    "Int64": "BIGINT",
+    "boolean": "BOOLEAN",
+    "datetime64[us, UTC]": "TIMESTAMPTZ",
+}
+
+
+def staging_ddl(table: str, schema_model) -> str:
+    columns = schema_model.to_schema().columns
+    body = ", ".join(f'"{name}" {_DUCKDB_TYPES[str(col.dtype)]}' for name, col in columns.items())
+    return f"create table if not exists {STAGING_SCHEMA}.{table} ({body})"
+
+
+def ensure_staging_table(duckdb: DuckDBResource, table: str, schema_model) -> None:
+    """Create the staged table from its pandera schema if it is missing, so readers never find it
+    absent (the DuckDB IO manager skips writing empty frames), and refuse to go on when an
+    existing table has other columns than the schema: the IO manager inserts by position."""
+    wanted = list(schema_model.to_schema().columns)
+    with duckdb.get_connection() as conn:
+        conn.execute(f"create schema if not exists {STAGING_SCHEMA}")
+        conn.execute(staging_ddl(table, schema_model))
+        have = [
+            r[0]
+            for r in conn.execute(
+                "select column_name from information_schema.columns where table_schema = ? and table_name = ? "
+                "order by ordinal_position",
+                [STAGING_SCHEMA, table],
+            ).fetchall()
+        ]
+    if have != wanted:
+        raise RuntimeError(
+            f"DuckDB table {STAGING_SCHEMA}.{table} has columns {have}, but the pipeline now stages {wanted}. "
+            f"Drop the table (it is re-fetched from Aurora) and materialize its partitions again."
+        )
