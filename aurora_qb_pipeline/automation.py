@@ -29,6 +29,7 @@ RANGE_END = "dagster/asset_partition_range_end"
 
 TICK_BUDGET_S = float(os.environ.get("AURORA_QB_SENSOR_TICK_BUDGET_S", "25"))
 MAX_RUNS_PER_TICK = 10
+MAX_PAGES_PER_TICK = int(os.environ.get("AURORA_QB_SENSOR_MAX_PAGES", "20"))
 # Design requests are listed newest submission first; one submitted longer ago than this
 # before the watermark is assumed settled, so a scan can stop there.
 SETTLED_AFTER = timedelta(days=int(os.environ.get("AURORA_QB_DESIGN_REQUEST_LOOKBACK_DAYS", "14")))
@@ -125,7 +126,7 @@ def scan_design_requests(aurora: AuroraClient, cursor: DesignRequestCursor, budg
     watermark = parse_aurora_time(cursor.watermark)
     settled_before = watermark - SETTLED_AFTER if watermark else None
     deadline = time.monotonic() + budget_s
-    while time.monotonic() < deadline:
+    while time.monotonic() < deadline and result.pages < MAX_PAGES_PER_TICK:
         try:
             items = aurora.design_request_page(cursor.page, throttle_timeout=max(0.0, deadline - time.monotonic()))
         except RateBudgetExhausted:
@@ -152,7 +153,7 @@ def scan_design_requests(aurora: AuroraClient, cursor: DesignRequestCursor, budg
             cursor.scans_completed += 1
             return result
         cursor.page += 1
-    result.stopped_early = "tick time budget spent"
+    result.stopped_early = "tick budget spent"
     return result
 
 

@@ -59,29 +59,41 @@ class Sandbox:
             "AURORA_QB_TIME_SCALE": repr(self.time_scale),
         }
 
-    def resources(self, duckdb_path: str, rate_limit_db: Optional[str] = None, **client_overrides: Any) -> dict:
-        """Resources with explicit values (no EnvVar), for tests and the benchmark."""
-        from ..resources import AuroraClient, QuickbaseClient
+    def _client_settings(self, rate_limit_db: Optional[str], overrides: dict[str, Any]) -> dict[str, Any]:
+        return {**client_timing(self.time_scale), "rate_limit_db": rate_limit_db, **overrides}
 
-        env = self.env()
-        common = {**client_timing(self.time_scale), "rate_limit_db": rate_limit_db, **client_overrides}
+    def aurora_client(self, rate_limit_db: Optional[str] = None, **overrides: Any):
+        """An AuroraClient for this sandbox with explicit values (no EnvVar)."""
+        from ..resources import AuroraClient
+
+        tenant = self.aurora.primary
+        settings = {"rate_window_s": 60.0 * self.time_scale, **overrides}
+        return AuroraClient(
+            base_url=self.aurora_url,
+            tenant_id=tenant.tenant_id,
+            api_token=tenant.token,
+            **self._client_settings(rate_limit_db, settings),
+        )
+
+    def quickbase_client(self, rate_limit_db: Optional[str] = None, **overrides: Any):
+        """A QuickbaseClient for this sandbox's table with explicit values (no EnvVar)."""
+        from ..resources import QuickbaseClient
+
+        settings = {"rate_window_s": 10.0 * self.time_scale, **overrides}
+        return QuickbaseClient(
+            base_url=self.quickbase_url,
+            realm_hostname=self.quickbase.realm,
+            user_token=str(self.quickbase.token),
+            table_id=str(self.quickbase.table_id),
+            app_id=str(self.quickbase.app_id),
+            **self._client_settings(rate_limit_db, settings),
+        )
+
+    def resources(self, duckdb_path: str, rate_limit_db: Optional[str] = None) -> dict:
+        """Resources with explicit values (no EnvVar), for tests and the benchmark."""
         return {
-            "aurora": AuroraClient(
-                base_url=env["AURORA_BASE_URL"],
-                tenant_id=env["AURORA_TENANT_ID"],
-                api_token=env["AURORA_API_TOKEN"],
-                rate_window_s=60.0 * self.time_scale,
-                **common,
-            ),
-            "quickbase": QuickbaseClient(
-                base_url=env["QB_BASE_URL"],
-                realm_hostname=env["QB_REALM_HOSTNAME"],
-                user_token=env["QB_USER_TOKEN"],
-                table_id=env["QB_TABLE_ID"],
-                app_id=env["QB_APP_ID"],
-                rate_window_s=10.0 * self.time_scale,
-                **common,
-            ),
+            "aurora": self.aurora_client(rate_limit_db),
+            "quickbase": self.quickbase_client(rate_limit_db),
             **storage_resources(duckdb_path),
         }
 
