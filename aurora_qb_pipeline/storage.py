@@ -12,8 +12,9 @@ DuckDB file lock while it waits on an API.
 from __future__ import annotations
 
 import json
+from contextlib import contextmanager
 from datetime import datetime, timezone
-from typing import Iterable, Optional, Sequence
+from typing import Iterable, Iterator, Optional, Sequence
 
 import pandas as pd
 from dagster_duckdb import DuckDBResource
@@ -44,6 +45,20 @@ def ensure_tables(duckdb: DuckDBResource) -> None:
         conn.execute(DDL)
 
 
+@contextmanager
+def ops_transaction(duckdb: DuckDBResource) -> Iterator:
+    """A short connection with the ops tables in place, committed as one transaction."""
+    with duckdb.get_connection() as conn:
+        conn.execute(DDL)
+        conn.execute("begin")
+        try:
+            yield conn
+        except BaseException:
+            conn.execute("rollback")
+            raise
+        conn.execute("commit")
+
+
 def table_exists(conn, schema: str, table: str) -> bool:
     found = conn.execute(
         "select count(*) from information_schema.tables where table_schema = ? and table_name = ?", [schema, table]
@@ -72,9 +87,7 @@ def replace_quarantine(
         )
         for rec in rejected.to_dict("records")
     ]
-    with duckdb.get_connection() as conn:
-        conn.execute(DDL)
-        conn.execute("begin")
+    with ops_transaction(duckdb) as conn:
         if project_ids:
             conn.execute(
                 f"delete from {OPS_SCHEMA}.quarantine where asset = ? and list_contains(?, project_id)",
@@ -82,7 +95,6 @@ def replace_quarantine(
             )
         if rows:
             conn.executemany(f"insert into {OPS_SCHEMA}.quarantine values (?, ?, ?, ?, ?, ?, ?)", rows)
-        conn.execute("commit")
 
 
 def read_table(duckdb: DuckDBResource, sql: str, params: Optional[list] = None) -> pd.DataFrame:
@@ -106,9 +118,7 @@ def write_export_results(
     log_rows: (design_id, status, message, qb_record_id, content_hash)
     state_rows: (design_id, content_hash, qb_record_id, outcome)"""
     stamp = now_utc()
-    with duckdb.get_connection() as conn:
-        conn.execute(DDL)
-        conn.execute("begin")
+    with ops_transaction(duckdb) as conn:
         if log_rows:
             conn.executemany(
                 f"insert into {OPS_SCHEMA}.export_log values (?, ?, ?, ?, ?, ?, ?)",
@@ -122,7 +132,6 @@ def write_export_results(
                     outcome = excluded.outcome, exported_at = excluded.exported_at, run_id = excluded.run_id""",
                 [(d, h, rid, outcome, stamp, run_id) for d, h, rid, outcome in state_rows],
             )
-        conn.execute("commit")
 
 
 _DUCKDB_TYPES = {

@@ -199,3 +199,26 @@ def test_single_project_partition_with_materialize(pipeline):
     assert result.success
     staged = {r[0] for r in pipeline.query("select distinct project_id from staging.designs")}
     assert staged <= {ids[0]}
+
+
+def test_quickbase_line_errors_are_logged_and_retried_next_run(pipeline):
+    """A 207: Quickbase refuses some records of a batch (here a field wrongly set unique in the
+    table, so a project's second design collides) and commits the others."""
+    qb = pipeline.sandbox.quickbase
+    project_field = qb.field_by_label(qb.table_id, "Aurora Project ID")
+    qb.update_field(qb.table_id, project_field.id, unique=True)
+    result = pipeline.sync_all()
+    assert result.success
+    meta = export_metadata(result)
+    failed = pipeline.query("select design_id, message from ops.export_log where status = 'failed'")
+    assert meta["failed"] == len(failed) > 0 and meta["created"] > 0
+    assert all("unique" in message.lower() for _, message in failed)
+    assert pipeline.query("select count(*) from ops.export_state where list_contains(?, design_id)",
+                          [[d for d, _ in failed]])[0][0] == 0
+    check = next(c for c in result.get_asset_check_evaluations() if c.check_name == "export_without_failures")
+    assert not check.passed
+
+    qb.update_field(qb.table_id, project_field.id, unique=False)  # the admin fixes the table
+    retry = export_metadata(pipeline.run())
+    assert retry["created"] == len(failed) and retry["failed"] == 0
+    assert set(_design_ids_in_quickbase(pipeline)) == _exportable(pipeline)

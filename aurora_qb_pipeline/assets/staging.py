@@ -8,7 +8,7 @@ IO manager, which replaces exactly those projects' rows (``partition_expr``).
 
 
 from dataclasses import dataclass, field
-from typing import Any, Callable, Iterator, Optional, Sequence
+from typing import Any, Callable, Iterator, Sequence
 
 import dagster as dg
 import pandas as pd
@@ -60,10 +60,12 @@ def fetch_each(
     items: Sequence[Any],
     fetch: Callable[[Any], Any],
     describe: Callable[[Any], dict],
-) -> list[tuple[Any, Any, Optional[dict]]]:
-    """Fetch every item concurrently. A permanent API error (404, 403, 422) for one item is
-    recorded as a failure of that item and the others go on; transient errors that outlived
-    the client's retries propagate and fail the step (Dagster then retries it)."""
+) -> tuple[list[tuple[Any, Any]], list[dict]]:
+    """Fetch every item concurrently; returns ([(item, answer)], [failure rows]).
+
+    A permanent API error (404, 403, 422) for one item becomes a failure row with the reason
+    and the others go on; transient errors that outlived the client's retries propagate and
+    fail the step (Dagster then retries it)."""
 
     def one(item):
         try:
@@ -71,7 +73,8 @@ def fetch_each(
         except PermanentApiError as exc:
             return item, None, {**describe(item), "reason": f"fetch failed: {aurora.redact(str(exc))}"}
 
-    return aurora.map_concurrently(one, items)
+    results = aurora.map_concurrently(one, items)
+    return [(item, answer) for item, answer, failure in results if not failure], [f for *_, f in results if f]
 
 
 def _quarantine_check(asset_name: str) -> dg.AssetCheckSpec:
@@ -140,36 +143,8 @@ class ApiStatsDelta:
         return {k: round(after[k] - self._before.get(k, 0), 3) for k in after}
 
 
-@dg.asset(**STAGING_ASSET_ARGS, metadata=PARTITION_METADATA, check_specs=[_quarantine_check("project_addresses")],
-          kinds={"api", "duckdb"})
-def project_addresses(context: dg.AssetExecutionContext, aurora: AuroraClient, duckdb: DuckDBResource):
-    """Customer and site address of each Aurora project, state/region names resolved with ISO 3166-2."""
-    stats = ApiStatsDelta(aurora)
-    fetched = Fetched()
-    for pid, project, failure in fetch_each(
-        aurora, context.partition_keys, aurora.get_project, lambda pid: {"project_id": pid}
-    ):
-        if failure:
-            fetched.failures.append(failure)
-        else:
-            fetched.rows.append(project_address_row(pid, project))
-    yield from stage(context, duckdb, "project_addresses", ProjectAddresses, fetched, "project_id", stats())
-
-
-@dg.asset(**STAGING_ASSET_ARGS, metadata=PARTITION_METADATA, check_specs=[_quarantine_check("designs")],
-          kinds={"api", "duckdb"})
-def designs(context: dg.AssetExecutionContext, aurora: AuroraClient, duckdb: DuckDBResource):
-    """Every design of each project, with system size in kW (Aurora reports watts)."""
-    stats = ApiStatsDelta(aurora)
-    fetched = Fetched()
-    for pid, items, failure in fetch_each(
-        aurora, context.partition_keys, aurora.list_designs, lambda pid: {"project_id": pid}
-    ):
-        if failure:
-            fetched.failures.append(failure)
-        else:
-            fetched.rows.extend(design_row(pid, d) for d in items)
-    yield from stage(context, duckdb, "designs", Designs, fetched, "design_id", stats())
+def _describe_project(project_id: str) -> dict:
+    return {"project_id": project_id}
 
 
 def _design_keys(designs: pd.DataFrame) -> list[tuple[str, str]]:
@@ -180,6 +155,26 @@ def _describe_design(key: tuple[str, str]) -> dict:
     return {"project_id": key[0], "design_id": key[1]}
 
 
+@dg.asset(**STAGING_ASSET_ARGS, metadata=PARTITION_METADATA, check_specs=[_quarantine_check("project_addresses")],
+          kinds={"api", "duckdb"})
+def project_addresses(context: dg.AssetExecutionContext, aurora: AuroraClient, duckdb: DuckDBResource):
+    """Customer and site address of each Aurora project, state/region names resolved with ISO 3166-2."""
+    stats = ApiStatsDelta(aurora)
+    found, failures = fetch_each(aurora, context.partition_keys, aurora.get_project, _describe_project)
+    fetched = Fetched([project_address_row(pid, project) for pid, project in found], failures)
+    yield from stage(context, duckdb, "project_addresses", ProjectAddresses, fetched, "project_id", stats())
+
+
+@dg.asset(**STAGING_ASSET_ARGS, metadata=PARTITION_METADATA, check_specs=[_quarantine_check("designs")],
+          kinds={"api", "duckdb"})
+def designs(context: dg.AssetExecutionContext, aurora: AuroraClient, duckdb: DuckDBResource):
+    """Every design of each project, with system size in kW (Aurora reports watts)."""
+    stats = ApiStatsDelta(aurora)
+    found, failures = fetch_each(aurora, context.partition_keys, aurora.list_designs, _describe_project)
+    fetched = Fetched([design_row(pid, d) for pid, items in found for d in items], failures)
+    yield from stage(context, duckdb, "designs", Designs, fetched, "design_id", stats())
+
+
 @dg.asset(**STAGING_ASSET_ARGS, metadata=PARTITION_METADATA, check_specs=[_quarantine_check("latest_proposals")],
           kinds={"api", "duckdb"})
 def latest_proposals(
@@ -187,15 +182,10 @@ def latest_proposals(
 ):
     """The default (latest) proposal of each design: link and last update. Designs without one have no row."""
     stats = ApiStatsDelta(aurora)
-    fetched = Fetched()
-    keys = _design_keys(designs)
-    for (pid, did), proposal, failure in fetch_each(
-        aurora, keys, lambda k: aurora.get_default_proposal(k[1]), _describe_design
-    ):
-        if failure:
-            fetched.failures.append(failure)
-        elif proposal is not None:
-            fetched.rows.append(proposal_row(pid, did, proposal))
+    found, failures = fetch_each(
+        aurora, _design_keys(designs), lambda k: aurora.get_default_proposal(k[1]), _describe_design
+    )
+    fetched = Fetched([proposal_row(pid, did, p) for (pid, did), p in found if p is not None], failures)
     yield from stage(context, duckdb, "latest_proposals", LatestProposals, fetched, "design_id", stats())
 
 
@@ -213,13 +203,11 @@ def design_summaries(
     """Design summaries: module model and count, annual energy and azimuth condensed over all
     arrays (design_summaries), and every array on its own row (design_arrays)."""
     stats = ApiStatsDelta(aurora)
-    summaries, arrays = Fetched(), Fetched()
-    for (pid, did), summary, failure in fetch_each(
+    found, failures = fetch_each(
         aurora, _design_keys(designs), lambda k: aurora.get_design_summary(k[1]), _describe_design
-    ):
-        if failure:
-            summaries.failures.append(failure)
-            continue
+    )
+    summaries, arrays = Fetched(failures=failures), Fetched()
+    for (pid, did), summary in found:
         rows = array_rows(pid, did, summary)
         arrays.rows.extend(rows)
         summaries.rows.append(summary_row(pid, did, summary, rows))
