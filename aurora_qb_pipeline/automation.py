@@ -178,7 +178,6 @@ def design_request_sensor(context: dg.SensorEvaluationContext, aurora: AuroraCli
     new, order, partition_requests = _new_partitions_request(context, scan.seen_projects | set(scan.to_sync))
     newest = max(scan.to_sync.values(), default="")
     runs = range_run_requests(order, scan.to_sync, f"design_requests:{newest}")
-    context.update_cursor(cursor.dump())
     summary = (
         f"read {scan.pages} page(s); {len(scan.to_sync)} project(s) to sync; {len(new)} new partition(s)"
         + (f"; stopped early: {scan.stopped_early}" if scan.stopped_early else "")
@@ -186,6 +185,7 @@ def design_request_sensor(context: dg.SensorEvaluationContext, aurora: AuroraCli
     )
     context.log.info(summary)
     if not runs and not partition_requests:
+        context.update_cursor(cursor.dump())  # the scan's progress is kept even when nothing runs
         return dg.SkipReason(summary)
     return dg.SensorResult(run_requests=runs, dynamic_partitions_requests=partition_requests, cursor=cursor.dump())
 

@@ -55,7 +55,11 @@ def _wait_for_interrupt(child: Optional[subprocess.Popen] = None) -> None:
         pass
     if child is not None and child.poll() is None:
         child.send_signal(signal.SIGINT)
-        child.wait(timeout=30)
+        try:
+            child.wait(timeout=30)
+        except subprocess.TimeoutExpired:  # dagster dev spawns a webserver, a daemon and code servers
+            os.killpg(child.pid, signal.SIGKILL)
+            child.wait()
 
 
 def cmd_sandbox(args) -> int:
@@ -95,9 +99,12 @@ def cmd_demo(args) -> int:
     if args.ui:
         os.environ["AURORA_QB_AUTOMATION"] = "running"
         print("Starting `dagster dev` on http://127.0.0.1:%d (sensors and schedule on); Ctrl-C stops." % args.port)
+        # dagster dev must react to Ctrl-C even when this process was started with it ignored
+        signal.signal(signal.SIGINT, signal.default_int_handler)
         child = subprocess.Popen(
             [sys.executable, "-m", "dagster", "dev", "-w", "workspace.yaml", "-p", str(args.port), "-h", "127.0.0.1"],
             env=os.environ.copy(),
+            start_new_session=True,
         )
         _wait_for_interrupt(child)
         sandbox.stop()
