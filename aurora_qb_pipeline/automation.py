@@ -28,7 +28,9 @@ RANGE_START = "dagster/asset_partition_range_start"
 RANGE_END = "dagster/asset_partition_range_end"
 
 TICK_BUDGET_S = float(os.environ.get("AURORA_QB_SENSOR_TICK_BUDGET_S", "25"))
-MAX_RUNS_PER_TICK = 10
+# Sparse projects become separate range runs; neighbouring ranges are merged only beyond this many
+# runs a tick. Merging re-fetches the projects in the gaps, and Aurora's budget is the scarce thing.
+MAX_RUNS_PER_TICK = int(os.environ.get("AURORA_QB_SENSOR_MAX_RUNS", "50"))
 MAX_PAGES_PER_TICK = int(os.environ.get("AURORA_QB_SENSOR_MAX_PAGES", "20"))
 # Design requests are listed newest submission first; one submitted longer ago than this
 # before the watermark is assumed settled, so a scan can stop there.
@@ -157,6 +159,28 @@ def scan_design_requests(aurora: AuroraClient, cursor: DesignRequestCursor, budg
     return result
 
 
+def synced_since(instance: dg.DagsterInstance, events: dict[str, str]) -> set[str]:
+    """Projects whose staging already ran after their design-request event (e.g. discovery
+    synced them, or an earlier tick did): a new run for them would fetch the same data again."""
+    if not events:
+        return set()
+    earliest = min(parse_aurora_time(t) for t in events.values())
+    records_filter = dg.AssetRecordsFilter(
+        asset_key=dg.AssetKey("design_summaries"), asset_partitions=list(events), after_timestamp=earliest.timestamp()
+    )
+    done: set[str] = set()
+    cursor = None
+    while True:
+        page = instance.fetch_materializations(records_filter, limit=1000, cursor=cursor)
+        for record in page.records:
+            key = record.partition_key
+            if key in events and record.timestamp > parse_aurora_time(events[key]).timestamp():
+                done.add(key)
+        if not page.has_more:
+            return done
+        cursor = page.cursor
+
+
 def _new_partitions_request(context, project_ids: Iterable[str]):
     known = set(context.instance.get_dynamic_partitions(projects_partitions.name))
     new = sorted(set(project_ids) - known)
@@ -176,10 +200,13 @@ def design_request_sensor(context: dg.SensorEvaluationContext, aurora: AuroraCli
     cursor = DesignRequestCursor.parse(context.cursor)
     scan = scan_design_requests(aurora, cursor, TICK_BUDGET_S)
     new, order, partition_requests = _new_partitions_request(context, scan.seen_projects | set(scan.to_sync))
-    newest = max(scan.to_sync.values(), default="")
-    runs = range_run_requests(order, scan.to_sync, f"design_requests:{newest}")
+    fresh = synced_since(context.instance, scan.to_sync)
+    to_sync = {pid: stamp for pid, stamp in scan.to_sync.items() if pid not in fresh}
+    newest = max(to_sync.values(), default="")
+    runs = range_run_requests(order, to_sync, f"design_requests:{newest}")
     summary = (
-        f"read {scan.pages} page(s); {len(scan.to_sync)} project(s) to sync; {len(new)} new partition(s)"
+        f"read {scan.pages} page(s); {len(to_sync)} project(s) to sync"
+        f" ({len(fresh)} already synced since their request); {len(new)} new partition(s)"
         + (f"; stopped early: {scan.stopped_early}" if scan.stopped_early else "")
         + ("; scan complete" if scan.finished else f"; resumes at page {cursor.page}")
     )
