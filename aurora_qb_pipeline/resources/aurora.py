@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import tempfile
+import threading
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any, Callable, Iterable, Iterator, Optional, TypeVar
 
@@ -48,6 +49,7 @@ class RateLimitedResource(dg.ConfigurableResource):
     max_workers: int = Field(default=4, description="Concurrent requests within one step.")
 
     _api: Optional[ApiSession] = PrivateAttr(default=None)
+    _api_lock: threading.Lock = PrivateAttr(default_factory=threading.Lock)
 
     def _retry_settings(self) -> RetrySettings:
         return RetrySettings(self.max_attempts, self.backoff_initial_s, self.backoff_max_s)
@@ -65,7 +67,15 @@ class RateLimitedResource(dg.ConfigurableResource):
     def stats(self) -> dict[str, float]:
         return self._session().stats.as_dict()
 
-    def _session(self) -> ApiSession:  # pragma: no cover - overridden
+    def _session(self) -> ApiSession:
+        """The client's one session, made on first use (fetch threads may race for it)."""
+        if self._api is None:
+            with self._api_lock:
+                if self._api is None:
+                    self._api = self._new_session()
+        return self._api
+
+    def _new_session(self) -> ApiSession:  # pragma: no cover - defined by each client
         raise NotImplementedError
 
     def map_concurrently(self, func: Callable[[T], R], items: Iterable[T]) -> list[R]:
@@ -98,23 +108,21 @@ class AuroraClient(RateLimitedResource):
     rate_limit_per_window: int = Field(default=90, description="Aurora allows 90 requests per minute per key.")
     page_size: int = Field(default=AURORA_MAX_PER_PAGE, description="per_page for list endpoints (max 250).")
 
-    def _session(self) -> ApiSession:
-        if self._api is None:
-            headers = {"Authorization": f"Bearer {self.api_token}"}
-            if self.api_version:
-                headers["Aurora-API-Version"] = self.api_version
-            self._api = ApiSession(
-                "Aurora",
-                self.base_url,
-                headers,
-                timeout_s=self.timeout_s,
-                retry=self._retry_settings(),
-                rate_limit=self._rate_settings(self.rate_limit_per_window, f"aurora:{self.tenant_id}"),
-                secrets=[self.api_token, self.tenant_id],
-                error_detail=_aurora_error_detail,
-                pool_size=max(2, self.max_workers),
-            )
-        return self._api
+    def _new_session(self) -> ApiSession:
+        headers = {"Authorization": f"Bearer {self.api_token}"}
+        if self.api_version:
+            headers["Aurora-API-Version"] = self.api_version
+        return ApiSession(
+            "Aurora",
+            self.base_url,
+            headers,
+            timeout_s=self.timeout_s,
+            retry=self._retry_settings(),
+            rate_limit=self._rate_settings(self.rate_limit_per_window, f"aurora:{self.tenant_id}"),
+            secrets=[self.api_token, self.tenant_id],
+            error_detail=_aurora_error_detail,
+            pool_size=max(2, self.max_workers),
+        )
 
     def _get(self, path: str, throttle_timeout: Optional[float] = None, **params: Any) -> Any:
         url = f"/tenants/{self.tenant_id}{path}"

@@ -79,20 +79,18 @@ class QuickbaseClient(RateLimitedResource):
     max_request_bytes: int = Field(default=QB_MAX_REQUEST_BYTES - 512 * 1024, description="Upsert body budget.")
     max_records_per_request: Optional[int] = Field(default=None, description="Optional cap on records per upsert.")
 
-    def _session(self) -> ApiSession:
-        if self._api is None:
-            self._api = ApiSession(
-                "Quickbase",
-                self.base_url.rstrip("/") + "/v1",
-                {"QB-Realm-Hostname": self.realm_hostname, "Authorization": f"QB-USER-TOKEN {self.user_token}"},
-                timeout_s=self.timeout_s,
-                retry=self._retry_settings(),
-                rate_limit=self._rate_settings(self.rate_limit_per_window, f"quickbase:{self.realm_hostname}"),
-                secrets=[self.user_token, self.realm_hostname, self.table_id, self.app_id],
-                error_detail=_qb_error_detail,
-                pool_size=2,
-            )
-        return self._api
+    def _new_session(self) -> ApiSession:
+        return ApiSession(
+            "Quickbase",
+            self.base_url.rstrip("/") + "/v1",
+            {"QB-Realm-Hostname": self.realm_hostname, "Authorization": f"QB-USER-TOKEN {self.user_token}"},
+            timeout_s=self.timeout_s,
+            retry=self._retry_settings(),
+            rate_limit=self._rate_settings(self.rate_limit_per_window, f"quickbase:{self.realm_hostname}"),
+            secrets=[self.user_token, self.realm_hostname, self.table_id, self.app_id],
+            error_detail=_qb_error_detail,
+            pool_size=2,
+        )
 
     def redact(self, text: str) -> str:
         return self._session().redact(text)
