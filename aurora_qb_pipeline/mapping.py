@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import hashlib
 import json
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import datetime
 from enum import Enum
 from importlib import resources
@@ -107,7 +107,6 @@ class ResolvedMapping:
     merge_field_id: int
     merge_source: str
     strategy: MatchingStrategy
-    warnings: list[str] = field(default_factory=list)
 
     @property
     def field_ids(self) -> list[int]:
@@ -161,7 +160,6 @@ def resolve_mapping(
 ) -> ResolvedMapping:
     """Check the mapping against the table's fields (GET /v1/fields) and resolve labels to ids."""
     problems: list[str] = []
-    warnings: list[str] = []
     targets: list[TargetField] = []
     used: dict[int, str] = {}
     for source, ref in config.fields.items():
@@ -209,7 +207,7 @@ def resolve_mapping(
             problems.append(f"required field '{fdef.get('label')}' ({fdef['id']}) is not mapped: creates would fail")
     if problems:
         raise MappingError(problems)
-    return ResolvedMapping(targets, merge_fid, merge_source, strategy or config.matching_strategy, warnings)
+    return ResolvedMapping(targets, merge_fid, merge_source, strategy or config.matching_strategy)
 
 
 def _normalise(kind: ValueKind, value: Any) -> Any:

@@ -7,12 +7,14 @@ IO manager, which replaces exactly those projects' rows (``partition_expr``).
 """
 
 
+import warnings
 from dataclasses import dataclass, field
 from typing import Any, Callable, Iterator, Sequence
 
 import dagster as dg
 import pandas as pd
 from dagster_duckdb import DuckDBResource
+from dagster_pandera import pandera_schema_to_dagster_type
 
 from ..resources.aurora import AuroraClient
 from ..resources.http import PermanentApiError
@@ -27,6 +29,13 @@ from ..schemas import (
 )
 from ..storage import STAGING_SCHEMA, ensure_staging_table, replace_quarantine
 from ..transform import array_rows, design_row, project_address_row, proposal_row, summary_row
+
+with warnings.catch_warnings():  # the function is marked beta
+    warnings.simplefilter("ignore")
+    # Shows each table's columns and checks in the UI; the assets themselves call Schema.validate,
+    # because this type check discards the coerced frame.
+    TYPES = {schema: pandera_schema_to_dagster_type(schema) for schema in
+             (ProjectAddresses, Designs, LatestProposals, DesignSummaries, DesignArrays)}
 
 projects_partitions = dg.DynamicPartitionsDefinition(name="aurora_projects")
 
@@ -156,7 +165,7 @@ def _describe_design(key: tuple[str, str]) -> dict:
 
 
 @dg.asset(**STAGING_ASSET_ARGS, metadata=PARTITION_METADATA, check_specs=[_quarantine_check("project_addresses")],
-          kinds={"api", "duckdb"})
+          kinds={"api", "duckdb"}, dagster_type=TYPES[ProjectAddresses])
 def project_addresses(context: dg.AssetExecutionContext, aurora: AuroraClient, duckdb: DuckDBResource):
     """Customer and site address of each Aurora project, state/region names resolved with ISO 3166-2."""
     stats = ApiStatsDelta(aurora)
@@ -166,7 +175,7 @@ def project_addresses(context: dg.AssetExecutionContext, aurora: AuroraClient, d
 
 
 @dg.asset(**STAGING_ASSET_ARGS, metadata=PARTITION_METADATA, check_specs=[_quarantine_check("designs")],
-          kinds={"api", "duckdb"})
+          kinds={"api", "duckdb"}, dagster_type=TYPES[Designs])
 def designs(context: dg.AssetExecutionContext, aurora: AuroraClient, duckdb: DuckDBResource):
     """Every design of each project, with system size in kW (Aurora reports watts)."""
     stats = ApiStatsDelta(aurora)
@@ -176,7 +185,7 @@ def designs(context: dg.AssetExecutionContext, aurora: AuroraClient, duckdb: Duc
 
 
 @dg.asset(**STAGING_ASSET_ARGS, metadata=PARTITION_METADATA, check_specs=[_quarantine_check("latest_proposals")],
-          kinds={"api", "duckdb"})
+          kinds={"api", "duckdb"}, dagster_type=TYPES[LatestProposals])
 def latest_proposals(
     context: dg.AssetExecutionContext, aurora: AuroraClient, duckdb: DuckDBResource, designs: pd.DataFrame
 ):
@@ -191,8 +200,10 @@ def latest_proposals(
 
 @dg.multi_asset(
     outs={
-        "design_summaries": dg.AssetOut(metadata=PARTITION_METADATA, kinds={"api", "duckdb"}),
-        "design_arrays": dg.AssetOut(metadata=PARTITION_METADATA, kinds={"duckdb"}),
+        "design_summaries": dg.AssetOut(
+            metadata=PARTITION_METADATA, kinds={"api", "duckdb"}, dagster_type=TYPES[DesignSummaries]
+        ),
+        "design_arrays": dg.AssetOut(metadata=PARTITION_METADATA, kinds={"duckdb"}, dagster_type=TYPES[DesignArrays]),
     },
     check_specs=[_quarantine_check("design_summaries"), _quarantine_check("design_arrays")],
     **STAGING_ASSET_ARGS,
