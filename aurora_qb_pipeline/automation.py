@@ -181,12 +181,15 @@ def synced_since(instance: dg.DagsterInstance, events: dict[str, str]) -> set[st
         cursor = page.cursor
 
 
-def _new_partitions_request(context, project_ids: Iterable[str]):
-    known = set(context.instance.get_dynamic_partitions(projects_partitions.name))
-    new = sorted(set(project_ids) - known)
-    order = list(context.instance.get_dynamic_partitions(projects_partitions.name)) + new
+def _new_partitions_request(context, project_ids: Iterable[str], known: Optional[Sequence[str]] = None):
+    """(new keys, partition order once they are added, the add request). ``project_ids`` keep
+    their order when given as a list; a set is sorted."""
+    known = list(context.instance.get_dynamic_partitions(projects_partitions.name)) if known is None else known
+    seen = set(known)
+    ordered = project_ids if isinstance(project_ids, list) else sorted(project_ids)
+    new = [p for p in dict.fromkeys(ordered) if p not in seen]
     requests = [projects_partitions.build_add_request(new)] if new else []
-    return new, order, requests
+    return new, list(known) + new, requests
 
 
 @dg.sensor(
@@ -228,7 +231,8 @@ def design_request_sensor(context: dg.SensorEvaluationContext, aurora: AuroraCli
     "range run for the batch. Stops at the first page with nothing new.",
 )
 def project_discovery_sensor(context: dg.SensorEvaluationContext, aurora: AuroraClient):
-    known = set(context.instance.get_dynamic_partitions(projects_partitions.name))
+    known_order = list(context.instance.get_dynamic_partitions(projects_partitions.name))
+    known = set(known_order)
     found: list[str] = []
     deadline = time.monotonic() + TICK_BUDGET_S
     page = 1
@@ -245,11 +249,10 @@ def project_discovery_sensor(context: dg.SensorEvaluationContext, aurora: Aurora
     if not found:
         return dg.SkipReason(f"no new projects on {page} page(s)")
     # oldest first, so partitions follow Aurora's creation order
-    found.reverse()
-    order = list(context.instance.get_dynamic_partitions(projects_partitions.name)) + found
-    runs = range_run_requests(order, found, f"discovery:{found[0]}", max_ranges=1)
-    context.log.info(f"discovered {len(found)} project(s)")
-    return dg.SensorResult(run_requests=runs, dynamic_partitions_requests=[projects_partitions.build_add_request(found)])
+    new, order, partition_requests = _new_partitions_request(context, found[::-1], known_order)
+    runs = range_run_requests(order, new, f"discovery:{new[0]}", max_ranges=1)
+    context.log.info(f"discovered {len(new)} project(s)")
+    return dg.SensorResult(run_requests=runs, dynamic_partitions_requests=partition_requests)
 
 
 # --- daily reconcile ------------------------------------------------------------------------

@@ -9,7 +9,6 @@ from typing import Any, Optional
 
 import dagster as dg
 
-from .assets.staging import projects_partitions
 from .jobs import aurora_quickbase_sync
 
 
@@ -66,6 +65,3 @@ def tick(
         outcome.runs.append(run_job(defs, instance, dict(request.tags)))
     return outcome
 
-
-def partition_count(instance: dg.DagsterInstance) -> int:
-    return len(instance.get_dynamic_partitions(projects_partitions.name))

@@ -108,10 +108,6 @@ class ResolvedMapping:
     merge_source: str
     strategy: MatchingStrategy
 
-    @property
-    def field_ids(self) -> list[int]:
-        return [t.field_id for t in self.targets]
-
 
 def default_mapping_path() -> Path:
     return Path(str(resources.files("aurora_qb_pipeline") / "config" / "field_mapping.yaml"))

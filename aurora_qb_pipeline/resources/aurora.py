@@ -175,6 +175,3 @@ class AuroraClient(RateLimitedResource):
             return self._get(f"/designs/{design_id}/proposals/default")["proposal"]
         except NotFoundError:
             return None
-
-    def get_design_request(self, request_id: str) -> dict:
-        return self._get(f"/design_requests/{request_id}")["design_request"]

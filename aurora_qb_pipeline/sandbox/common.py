@@ -27,7 +27,7 @@ import threading
 import time
 from collections import Counter
 from dataclasses import asdict, dataclass, field, fields
-from typing import Any, Awaitable, Callable, Iterable, Optional
+from typing import Any, Callable, Optional
 
 import uvicorn
 from pyrate_limiter import InMemoryBucket, Rate, RateItem
@@ -372,9 +372,3 @@ async def read_json(request: Request) -> Any:
     except json.JSONDecodeError as exc:
         raise ValueError(f"Malformed JSON body: {exc.msg} at position {exc.pos}") from exc
 
-
-def first(iterable: Iterable[Any], default: Any = None) -> Any:
-    return next(iter(iterable), default)
-
-
-Handler = Callable[[Request], Awaitable[Response]]

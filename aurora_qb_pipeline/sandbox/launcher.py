@@ -11,7 +11,6 @@ Used by the tests (in-process threads), the demo and the benchmark::
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass
 from typing import Any, Optional
 
@@ -145,6 +144,3 @@ def start_sandbox(
     quickbase_server = ServerThread(create_quickbase_app(quickbase), port=quickbase_port).start()
     return Sandbox(aurora, quickbase, aurora_server, quickbase_server, time_scale)
 
-
-def env_as_json(sandbox: Sandbox) -> str:
-    return json.dumps(sandbox.env(), indent=2)
