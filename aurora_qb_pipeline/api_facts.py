@@ -1,0 +1,59 @@
+"""Documented facts about the two external APIs, kept in one place.
+
+The HTTP clients, the sandbox servers that model the APIs and the benchmark all read them from
+here, so a limit is written down once. These are properties of Aurora and Quickbase, not settings
+of this pipeline (those live in :mod:`aurora_qb_pipeline.settings`). The project README's
+"API facts" section lists where each one comes from.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+
+@dataclass(frozen=True)
+class RateLimit:
+    """``requests`` per ``window_s`` seconds, counted per credential by the service."""
+
+    requests: int
+    window_s: float
+
+    def scaled(self, time_scale: float) -> "RateLimit":
+        """The same limit with its window shrunk by ``time_scale`` (sandbox and benchmark runs)."""
+        return RateLimit(self.requests, self.window_s * time_scale)
+
+
+# --- Aurora Solar Sync API -----------------------------------------------------------------
+
+AURORA_RATE_LIMIT = RateLimit(requests=90, window_s=60.0)
+"""90 requests a minute per API key (Aurora's rate-limit page; answered with 429)."""
+
+AURORA_DEFAULT_PER_PAGE = 100
+AURORA_MAX_PER_PAGE = 250
+"""List endpoints page with ``page``/``per_page`` and send no paging metadata: a page shorter
+than ``per_page`` is the last one."""
+
+AURORA_WEBHOOK_RETRY_SCHEDULE_S = (30.0, 300.0, 1800.0, 10800.0, 72000.0)
+"""Aurora retries a failed webhook delivery after about 30 s, 5 min, 30 min, 3 h and 20 h."""
+
+# --- Quickbase JSON RESTful API ------------------------------------------------------------
+
+QUICKBASE_RATE_LIMIT = RateLimit(requests=100, window_s=10.0)
+"""100 requests per 10 seconds per user token (answered with 429)."""
+
+QUICKBASE_MAX_REQUEST_BYTES = 40 * 1024 * 1024
+"""Largest request body Quickbase accepts (upsert); larger ones are refused with 413."""
+
+QUICKBASE_BUILT_IN_FIELD_IDS = frozenset({1, 2, 3, 4, 5})
+"""Date created, date modified, record id, record owner, last modified by: never writable."""
+
+QUICKBASE_RECORD_ID_FIELD = 3
+QUICKBASE_DATE_MODIFIED_FIELD = 2
+
+# Field types as GET /v1/fields reports them ("fieldType"), grouped by the JSON values a write
+# accepts. A "datetime" field is created with that name and reads back as "timestamp".
+QUICKBASE_TEXT_FIELD_TYPES = frozenset(
+    {"text", "text-multiple-choice", "text-multi-line", "rich-text", "email", "url", "phone"}
+)
+QUICKBASE_NUMERIC_FIELD_TYPES = frozenset({"numeric", "currency", "percent", "rating", "duration"})
+QUICKBASE_TIME_FIELD_TYPES = frozenset({"date", "datetime", "timestamp"})
