@@ -22,7 +22,7 @@ import requests
 from jsonschema import Draft4Validator
 
 from aurora_qb_pipeline.sandbox.common import SandboxConfig, ServerThread, credential_id
-from aurora_qb_pipeline.sandbox.qb_query import QueryError, compile_where
+from aurora_qb_pipeline.sandbox.quickbase.query import QueryError, compile_where
 from aurora_qb_pipeline.sandbox.quickbase import DEFAULT_PAGE_CAP, QuickbaseState, create_app
 
 from .extract_qb_spec import OPERATIONS

@@ -8,7 +8,11 @@ parentheses, e.g. ``({'6'.EX.'Smith'}AND{7.GT.10})OR{20.SW.'des_'}``:
   ``{231.EX.true}``) or empty (``{534.TV.}``);
 * operators must be upper case: the real service does not reject ``{6.ex.'x'}``, it silently matches
   nothing, and so does this emulator;
-* ``AND`` binds tighter than ``OR``.
+* ``AND`` binds tighter than ``OR``;
+* an empty value (``{7.EX.''}``) matches records with no value in the field; ``XEX`` the others;
+* dates and timestamps compare chronologically and may be written ISO 8601 (``2024-05-01``,
+  ``2024-05-01T10:00:00.000Z``), ``MM-DD-YYYY`` or as epoch milliseconds, so
+  ``{2.AF.'2024-05-01T10:00:00.000Z'}`` selects what was modified after that moment.
 
 :func:`compile_where` turns a query (or a list of record ids, the other form ``where`` takes) into a
 predicate over stored records (``{fid: value}``). Values compare according to the field's type:
@@ -26,14 +30,16 @@ from typing import Any, Callable, Mapping, Optional, Sequence
 from lark import Lark, Token, Transformer, Tree
 from lark.exceptions import UnexpectedInput, VisitError
 
+from ...api_facts import QUICKBASE_NUMERIC_FIELD_TYPES, QUICKBASE_RECORD_ID_FIELD, QUICKBASE_TIME_FIELD_TYPES
+
 Record = Mapping[int, Any]
 Predicate = Callable[[Record], bool]
 
-RECORD_ID_FIELD = 3
+RECORD_ID_FIELD = QUICKBASE_RECORD_ID_FIELD
 MAX_RECORD_IDS = 50_000  # the spec's maxItems for a record-id list
 
-NUMERIC_TYPES = frozenset({"numeric", "currency", "percent", "rating", "duration", "recordid"})
-DATE_TYPES = frozenset({"date", "datetime", "timestamp"})
+NUMERIC_TYPES = QUICKBASE_NUMERIC_FIELD_TYPES | {"recordid"}
+DATE_TYPES = QUICKBASE_TIME_FIELD_TYPES
 
 GRAMMAR = r"""
 ?start: disjunction
@@ -59,9 +65,19 @@ class QueryError(ValueError):
     """A ``where`` the service would refuse (the app answers 400 with this message)."""
 
 
+def plain(field_type: str, value: Any) -> Any:
+    """A stored value as queries see it: a file attachment by the name of its newest version."""
+    if field_type == "file":
+        return getattr(value[-1], "file_name", None) if value else None
+    return value
+
+
 def comparable(field_type: str, value: Any) -> Any:
     """A stored or queried value in the form it compares and sorts in for ``field_type``:
-    numbers as floats, dates and timestamps as aware datetimes, text case-folded, empty as None."""
+    numbers as floats, dates and timestamps as aware datetimes, text case-folded, empty as None
+    (an unset checkbox is false)."""
+    if field_type == "checkbox" and (value is None or value == ""):
+        return False
     if value is None or value == "" or value == []:
         return None
     if isinstance(value, list):
@@ -185,7 +201,7 @@ class _Compiler(Transformer):
             wanted = convert(field_type, text)
         except ValueError as exc:
             raise QueryError(f"Invalid value '{text}' for field {fid} ({field_type}) in query.") from exc
-        return lambda record: test(convert(field_type, record.get(fid)), wanted) != negate
+        return lambda record: test(convert(field_type, plain(field_type, record.get(fid))), wanted) != negate
 
     def conjunction(self, predicates: list[Predicate]) -> Predicate:
         return lambda record: all(p(record) for p in predicates)
