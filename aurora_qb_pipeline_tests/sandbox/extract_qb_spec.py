@@ -1,6 +1,6 @@
 """Regenerate ``quickbase_spec_subset.json``: the operations the Quickbase emulator implements,
 copied unmodified from Quickbase's published Swagger 2.0 spec (the developer portal serves it as
-``quickbase.json``; the project keeps a copy as ``shared/reference/quickbase-openapi-swagger2.json``).
+``https://developer.quickbase.com/quickbase.json``).
 
     python aurora_qb_pipeline_tests/sandbox/extract_qb_spec.py path/to/quickbase-swagger.json
 
@@ -26,7 +26,16 @@ OPERATIONS = frozenset(
         "deleteFields",
         "getTable",
         "getAppTables",
+        "createTable",
+        "updateTable",
+        "getRelationships",
+        "createRelationship",
+        "getTableReports",
         "getApp",
+        "downloadFile",
+        "deleteFile",
+        "deactivateUserToken",
+        "deleteUserToken",
     }
 )
 SUBSET = Path(__file__).with_name("quickbase_spec_subset.json")

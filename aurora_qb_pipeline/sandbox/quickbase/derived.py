@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any, Optional
 
-from .fields import QbField
+from .fields import RECORD_ID, QbField
 from .formula import FormulaContext, evaluate
 from .query import compile_where
 from .values import coerce
@@ -70,7 +70,7 @@ def view(table: "QbTable", row: dict[int, Any], depth: int = 0) -> dict[int, Any
         if target.mode == "lookup":
             values[target.id] = _lookup(table, target, row, depth)
         elif target.mode == "summary":
-            values[target.id] = _summary(table, target, row.get(3))
+            values[target.id] = _summary(table, target, row.get(RECORD_ID))
     app = table.app_id
     for target in sorted((f for f in derived if f.mode == "formula"), key=lambda f: f.id):
         context = FormulaContext(values, table.id, app, table.realm)

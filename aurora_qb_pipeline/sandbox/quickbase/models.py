@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any, Optional
 
-from .fields import QbField
+from .fields import DATE_MODIFIED, QbField
 
 
 @dataclass
@@ -71,7 +71,7 @@ def default_report(table_id: str, fields: list[int]) -> dict[str, Any]:
             "filter": "",
             "formulaFields": [],
             "fields": fields,
-            "sortBy": [{"fieldId": 2, "order": "DESC"}],
+            "sortBy": [{"fieldId": DATE_MODIFIED, "order": "DESC"}],
             "groupBy": [],
         },
         "properties": {"displayOnlyNewOrChangedRecords": False, "columnProperties": []},

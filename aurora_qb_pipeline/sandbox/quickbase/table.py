@@ -15,7 +15,7 @@ from typing import Any, Mapping, Optional
 
 from ...api_facts import QUICKBASE_BUILT_IN_FIELD_IDS
 from .errors import QuickbaseError, not_found
-from .fields import BUILTIN_FIELDS, FIRST_USER_FIELD_ID, RECORD_ID, QbField, make_field
+from .fields import BUILTIN_FIELDS, DATE_MODIFIED, FIRST_USER_FIELD_ID, RECORD_ID, QbField, make_field
 from .models import Relationship
 from .values import Clock, convert
 
@@ -80,7 +80,7 @@ class QbTable:
             "updated": self.updated,
             "nextRecordId": self.next_record_id,
             "nextFieldId": self.next_field_id,
-            "defaultSortFieldId": 2,
+            "defaultSortFieldId": DATE_MODIFIED,
             "defaultSortOrder": "DESC",
             "keyFieldId": RECORD_ID,
             "singleRecordName": self.single_record_name,

@@ -25,3 +25,11 @@ def empty_table(qb):
     qb.state.clear_records(reset_record_ids=True)
     qb.state.page_cap = DEFAULT_PAGE_CAP
     yield
+
+
+@pytest.fixture
+def fresh():
+    """A server of its own for a test that changes the schema or the sandbox settings."""
+    state = QuickbaseState.with_design_table(CHOICES, seed=11, config=SandboxConfig())
+    with ServerThread(create_app(state)) as server, requests.Session() as session:
+        yield Sandbox(state, server.url, session)

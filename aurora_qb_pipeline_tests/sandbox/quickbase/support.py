@@ -103,5 +103,3 @@ class Sandbox:
 
 def design(n: int, values: Optional[dict[int, Any]] = None) -> dict[int, Any]:
     return {DESIGN_ID: f"des_{n}", PROJECT_NAME: f"Project {n}", SYSTEM_SIZE: n, **(values or {})}
-
-
