@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import base64
 import json
+from urllib.parse import quote
 
 from starlette.requests import Request
 from starlette.responses import Response
@@ -63,7 +64,11 @@ class RecordRoutes(Handlers):
         with self.state.lock:
             table, rid, fid, version = self._version(request)
             found = engine.file_version(table, rid, fid, version)
-        disposition = f'attachment; filename="{found.file_name.replace(chr(34), "")}"'
+        plain = found.file_name.replace('"', "")
+        if plain.isascii():
+            disposition = f'attachment; filename="{plain}"'
+        else:  # RFC 5987, as HTTP headers carry Latin-1 only
+            disposition = f"attachment; filename*=UTF-8''{quote(found.file_name, safe='')}"
         return Response(
             base64.b64encode(found.content),
             media_type="text/plain; charset=utf-8",

@@ -131,6 +131,9 @@ class QbTable:
         """updateField: attributes (snake_case) as given; ``properties`` merged over the current
         ones; making a field unique or required fails if the data does not allow it."""
         current = self.get_field(fid)
+        refused = set(changes) - (set(QbField.model_fields) - {"id", "field_type"})
+        if refused:  # a typo in a Python caller, or the type (see change_field_type)
+            raise TypeError(f"update_field cannot change {sorted(refused)}")
         unique, required = changes.pop("unique", None), changes.pop("required", None)
         if changes.get("properties") is not None:
             changes["properties"] = {**current.properties, **changes["properties"]}

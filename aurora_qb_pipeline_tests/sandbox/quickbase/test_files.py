@@ -66,6 +66,9 @@ def test_download_answers_base64_with_the_file_name(attachments):
     ]
     assert [qb.call("GET", path).status_code for path in missing] == [404, 404, 404]
     assert qb.call("GET", f"/files/{qb.state.table_id}/1/{DESIGN_ID}/1").status_code == 400
+    qb.upsert([design(1, {fid: {"fileName": "Dach ☀.pdf", "data": b64(b"x")}})])
+    unicode_name = qb.call("GET", f"/files/{qb.state.table_id}/1/{fid}/2")
+    assert unicode_name.headers["content-disposition"] == "attachment; filename*=UTF-8''Dach%20%E2%98%80.pdf"
 
 
 def test_delete_file_removes_one_version(attachments):
