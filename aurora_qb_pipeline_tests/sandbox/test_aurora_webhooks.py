@@ -13,7 +13,7 @@ from typing import Iterator
 import pytest
 
 from aurora_qb_pipeline.sandbox.aurora import MAGIC_ADDRESS, AuroraState, create_app
-from aurora_qb_pipeline.sandbox.aurora.webhooks import FIRED_EVENTS
+from aurora_qb_pipeline.sandbox.aurora.webhooks import FIRED_EVENTS, mask_url
 from aurora_qb_pipeline.sandbox.common import SandboxConfig, ServerThread
 from aurora_qb_pipeline_tests.sandbox.aurora_helpers import Api, Receiver, admin, assert_error, error_messages
 
@@ -216,3 +216,11 @@ def test_admin_emit_and_log_routes(server, api, state, receiver):
     assert admin(server, "DELETE", "/webhooks/deliveries").status_code == 204
     assert admin(server, "GET", "/webhooks/deliveries").json() == []
     assert admin(server, "GET", "/webhooks/events").json() == []
+
+
+def test_secrets_in_urls_are_masked_in_the_log():
+    masked = mask_url("https://user:pa55@hooks.example.com/a/b?design_id=d1&api_key=k&Signature=s&x_token=t&status=ok")
+    assert masked == ("https://user:********@hooks.example.com/a/b?design_id=d1&api_key=********"
+                      "&Signature=********&x_token=********&status=ok")
+    assert mask_url("http://h/p?token") == "http://h/p?token"  # a name without a value stays
+    assert mask_url("http://h/p?apiKey=a&designId=b&DESIGN_ID=c") == "http://h/p?apiKey=********&designId=b&DESIGN_ID=c"

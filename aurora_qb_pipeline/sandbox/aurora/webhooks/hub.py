@@ -211,13 +211,13 @@ class WebhookHub:
                 return
             delivery.in_flight = True
             timeout = max(self.config.timeout_s * self._time_scale(), self.config.min_timeout_real_s)
-            at = self._now()
+            at, ts = self._now(), time.time()
         started = time.perf_counter()
         status_code, error = self._send(delivery, timeout)
         duration_ms = (time.perf_counter() - started) * 1000
         with self._lock:
             delivery.in_flight = False
-            delivery.attempts.append(Attempt(at, status_code, error, duration_ms))
+            delivery.attempts.append(Attempt(at, ts, status_code, error, duration_ms))
             if status_code is not None and 200 <= status_code < 300:
                 delivery.status = DELIVERED
                 sub.failure_streak, sub.streak_started = 0, None

@@ -17,7 +17,14 @@ from urllib.parse import unquote, urlsplit, urlunsplit
 from ..scheduler import Timer
 from .subscriptions import MASK
 
-_SECRET_NAME = re.compile(r"secret|token|key|sig|password|passwd|auth|credential", re.IGNORECASE)
+_SECRET_WORDS = frozenset({"secret", "token", "key", "apikey", "sig", "signature", "hmac", "password", "passwd",
+                           "pwd", "auth", "authorization", "credential", "credentials"})
+
+
+def _secret_name(name: str) -> bool:
+    """True when a parameter name has a secret-looking word (``api_key``, ``xToken``, ``sig``...)."""
+    words = re.findall(r"[a-z0-9]+", re.sub(r"([a-z0-9])([A-Z])", r"\1_\2", name).lower())
+    return any(word in _SECRET_WORDS for word in words)
 
 PENDING, DELIVERED, FAILED, ABANDONED = "pending", "delivered", "failed", "abandoned"
 """A delivery is pending until it succeeds (delivered), runs out of retries (failed) or its
@@ -34,7 +41,7 @@ def mask_url(url: str) -> str:
     pairs = []
     for pair in parts.query.split("&") if parts.query else []:
         name, sep, _ = pair.partition("=")
-        pairs.append(f"{name}={MASK}" if sep and _SECRET_NAME.search(unquote(name)) else pair)
+        pairs.append(f"{name}={MASK}" if sep and _secret_name(unquote(name)) else pair)
     return urlunsplit((parts.scheme, netloc, parts.path, "&".join(pairs), parts.fragment))
 
 
@@ -47,25 +54,27 @@ class WebhookEvent:
     event: str
     values: dict[str, str]
     at: str
+    ts: float = field(default_factory=time.time)  # epoch seconds, for latency measurements
     dropped: bool = False
     duplicated: bool = False
     deliveries: int = 0
 
     def to_dict(self) -> dict[str, Any]:
         return {"id": self.id, "tenant_id": self.tenant_id, "event": self.event, "values": dict(self.values),
-                "at": self.at, "dropped": self.dropped, "duplicated": self.duplicated,
+                "at": self.at, "ts": self.ts, "dropped": self.dropped, "duplicated": self.duplicated,
                 "deliveries": self.deliveries}
 
 
 @dataclass
 class Attempt:
     at: str
+    ts: float  # epoch seconds when the request was sent
     status_code: Optional[int]
     error: Optional[str]
     duration_ms: float
 
     def to_dict(self) -> dict[str, Any]:
-        return {"at": self.at, "status_code": self.status_code, "error": self.error,
+        return {"at": self.at, "ts": self.ts, "status_code": self.status_code, "error": self.error,
                 "duration_ms": round(self.duration_ms, 1)}
 
 
