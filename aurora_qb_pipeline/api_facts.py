@@ -36,6 +36,13 @@ than ``per_page`` is the last one."""
 AURORA_WEBHOOK_RETRY_SCHEDULE_S = (30.0, 300.0, 1800.0, 10800.0, 72000.0)
 """Aurora retries a failed webhook delivery after about 30 s, 5 min, 30 min, 3 h and 20 h."""
 
+AURORA_WEBHOOK_TIMEOUT_S = 10.0
+"""A webhook receiver must answer within 10 s; a slower answer counts as a failed delivery."""
+
+AURORA_WEBHOOK_DISABLE_AFTER_ATTEMPTS = 100
+AURORA_WEBHOOK_DISABLE_AFTER_S = 48 * 3600.0
+"""A subscription whose deliveries keep failing (about 48 h, 100 or more attempts) is disabled."""
+
 # --- Quickbase JSON RESTful API ------------------------------------------------------------
 
 QUICKBASE_RATE_LIMIT = RateLimit(requests=100, window_s=10.0)

@@ -7,26 +7,18 @@ from the state instead of assuming them.
 
 from __future__ import annotations
 
-import contextlib
 import time
 from concurrent.futures import ThreadPoolExecutor
 from datetime import datetime, timedelta, timezone
-from typing import Any, Iterator
+from typing import Iterator
 
 import pytest
 import requests
 
 from aurora_qb_pipeline.sandbox.aurora import MAX_PER_PAGE, AuroraState, create_app
 from aurora_qb_pipeline.sandbox.common import SandboxConfig, ServerThread, credential_id
-from aurora_qb_pipeline.sandbox.synthetic import (
-    DESIGN_QUIRKS,
-    DUPLICATE_DESIGN_NAMES,
-    MODULE_CATALOGUE,
-    PROJECT_QUIRK_GROUPS,
-    TenantData,
-    generate_tenant,
-    parse_timestamp,
-)
+from aurora_qb_pipeline.sandbox.synthetic import DESIGN_QUIRKS, TenantData, parse_timestamp
+from aurora_qb_pipeline_tests.sandbox.aurora_helpers import Api, admin, assert_error, sandbox_settings
 
 SEED = 11
 PROJECTS = 300
@@ -51,36 +43,6 @@ REQUEST_STAMPS = {
     "designer_completed": {"completed_at"},
     "accepted": {"completed_at", "reviewed_at"},
 }
-
-
-class Api:
-    """A bearer-authenticated session rooted at one tenant."""
-
-    def __init__(self, base_url: str, tenant_id: str, token: str) -> None:
-        self.root = f"{base_url}/tenants/{tenant_id}"
-        self.session = requests.Session()
-        self.session.headers["Authorization"] = f"Bearer {token}"
-
-    def get(self, path: str, timeout: float = 5, **params: Any) -> requests.Response:
-        return self.session.get(self.root + path, params=params, timeout=timeout)
-
-    def post(self, path: str, **kwargs: Any) -> requests.Response:
-        return self.session.post(self.root + path, timeout=5, **kwargs)
-
-    def ok(self, path: str, **params: Any) -> dict:
-        response = self.get(path, **params)
-        assert response.status_code == 200, response.text
-        return response.json()
-
-
-def assert_error(response: requests.Response, status: int) -> str:
-    """The response is an Aurora error: ``status`` and ``{"errors": [{"message": ...}]}``."""
-    assert response.status_code == status, response.text
-    body = response.json()
-    assert list(body) == ["errors"] and len(body["errors"]) == 1
-    message = body["errors"][0]["message"]
-    assert isinstance(message, str) and message
-    return message
 
 
 @pytest.fixture(scope="module")
@@ -108,21 +70,6 @@ def other(state: AuroraState) -> TenantData:
 @pytest.fixture(scope="module")
 def api(server: ServerThread, tenant: TenantData) -> Api:
     return Api(server.url, tenant.tenant_id, tenant.token)
-
-
-def admin(server: ServerThread, method: str, path: str, **kwargs: Any) -> requests.Response:
-    return requests.request(method, f"{server.url}/_sandbox{path}", timeout=5, **kwargs)
-
-
-@contextlib.contextmanager
-def sandbox_settings(server: ServerThread, **values: Any) -> Iterator[None]:
-    """Change server settings through the admin API; put the old values back afterwards."""
-    before = admin(server, "GET", "/config").json()
-    assert admin(server, "PUT", "/config", json=values).status_code == 200
-    try:
-        yield
-    finally:
-        admin(server, "PUT", "/config", json={key: before[key] for key in values})
 
 
 def designs_with(tenant: TenantData, quirk: str) -> list[str]:
@@ -235,18 +182,6 @@ def test_summary_shape(api, tenant):
     assert "energy_production" not in api.ok(f"/designs/{not_simulated}/summary")["design"]
 
 
-def test_summaries_are_consistent(tenant):
-    for design_id, summary in tenant.summaries.items():
-        modules = [a["module"] for a in summary["arrays"] if "module" in a]
-        bom = summary["bill_of_materials"]
-        bom_modules = sum(i["quantity"] for i in bom if i["component_type"] == "modules")
-        if len(modules) == len(summary["arrays"]):  # every array says what it holds
-            assert summary["system_size_stc"] == sum(m["count"] * m["rating_stc"] for m in modules), design_id
-            assert bom_modules == sum(m["count"] for m in modules), design_id
-        assert all(m["name"] in MODULE_CATALOGUE for m in modules)
-        assert summary["system_size_ptc"] <= summary["system_size_stc"]
-
-
 def test_default_proposal(api, tenant):
     proposal = api.ok(f"/designs/{plain_design(tenant)}/proposals/default")["proposal"]
     assert set(proposal) == {"id", "created_at", "updated_at", "proposal_template_id", "proposal_link"}
@@ -275,20 +210,6 @@ def test_design_request_list_and_retrieve(api, tenant):
     request = api.ok(f"/design_requests/{listed[0]['id']}")["design_request"]
     assert set(request) == REQUEST_FIELDS and request == listed[0]
     assert_error(api.get("/design_requests/00000000-0000-4000-8000-000000000000"), 404)
-
-
-def test_generated_design_requests_are_consistent(tenant):
-    for request in tenant.design_requests.values():
-        stamps = {f for f in ("completed_at", "reviewed_at", "designer_rejected_at") if request[f]}
-        assert stamps == REQUEST_STAMPS[request["status"]], request
-        assert (request["rejection_reason"] is not None) == (request["status"] == "designer_rejected")
-        order = ("submission_time", "completed_at", "reviewed_at")
-        times = [parse_timestamp(request[f]) for f in order if request[f]]
-        assert times == sorted(times)
-        if request["status"] == "accepted":
-            assert request["design_id"] in tenant.project_design_ids[request["project_id"]]
-        else:
-            assert request["design_id"] is None
 
 
 def test_design_request_state_machine(server, api, tenant):
@@ -332,44 +253,6 @@ def test_design_request_create_validation(api, other):
     assert_error(api.post("/design_requests", json={"design_request": {}}), 422)
     foreign_project = {"design_request": {"project_id": next(iter(other.projects))}}
     assert_error(api.post("/design_requests", json=foreign_project), 422)
-
-
-# --- generator ----------------------------------------------------------------------------------
-def test_generator_is_deterministic_and_fast():
-    assert generate_tenant(seed=3, projects=40).to_json() == generate_tenant(seed=3, projects=40).to_json()
-    assert generate_tenant(seed=3, projects=40).to_json() != generate_tenant(seed=4, projects=40).to_json()
-    started = time.perf_counter()
-    big = generate_tenant(seed=1, projects=1000, designs_per_project=2.5)
-    assert time.perf_counter() - started < 2.0
-    assert len(big.projects) == 1000 and len(big.designs) == 2500
-    assert any(not ids for ids in big.project_design_ids.values())
-    messy = {i for kind, ids in big.quirks.items() for i in ids}  # project and design ids
-    assert 0.1 <= len(messy & set(big.projects)) / len(big.projects) <= 0.2
-    assert 0.1 <= len(messy & set(big.designs)) / len(big.designs) <= 0.2
-    for projects, per_project in ((20, 2.5), (7, 1.3), (33, 0.5)):
-        generated = generate_tenant(seed=2, projects=projects, designs_per_project=per_project)
-        assert len(generated.designs) == round(projects * per_project)
-
-
-def test_generator_messy_cases():
-    tenant = generate_tenant(seed=5, projects=20)
-    project_kinds = {kind for group in PROJECT_QUIRK_GROUPS for kind in group if kind}
-    expected = project_kinds | set(DESIGN_QUIRKS) | {DUPLICATE_DESIGN_NAMES}
-    assert expected <= set(tenant.quirks)
-
-    projects, designs = tenant.projects.values(), tenant.designs.values()
-    names = [p["name"] for p in projects]
-    assert any(not n.isascii() for n in names) and any("'" in n or '"' in n for n in names)
-    assert any(n != " ".join(n.split()) for n in names)
-    stamps = [p["created_at"] for p in projects] + [d["created_at"] for d in designs]
-    assert any(s.endswith(" UTC") for s in stamps) and any(s.endswith("Z") for s in stamps)
-    assert {type(d["milestone"]) for d in designs} == {dict, str, type(None)}
-    countries = {p["location"]["property_address_components"]["country"] for p in projects}
-    assert countries == {"United States", "Canada", "Australia", "Germany", "Mexico"}
-    duplicated = tenant.quirks[DUPLICATE_DESIGN_NAMES][0]
-    design_names = [d["name"] for d in tenant.designs_of(duplicated)]
-    assert len(set(design_names)) < len(design_names)
-    assert len(tenant.proposals) < len(tenant.designs)
 
 
 # --- rate limit and faults ----------------------------------------------------------------------
