@@ -9,7 +9,7 @@ from typing import Any, Optional
 
 import dagster as dg
 
-from .jobs import aurora_quickbase_sync
+from .defs.jobs import aurora_quickbase_sync
 
 
 @dataclass
