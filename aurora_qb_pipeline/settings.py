@@ -109,8 +109,8 @@ class Settings(BaseSettings):
         """Settings from environment variables (``os.environ`` unless a mapping is given, such as
         ``Sandbox.env()``); ``overrides`` (field names) win over both."""
         names = cls.variables()
-        values = {names.get(k, k): v for k, v in _MappingEnvSource(cls, os.environ if environ is None else environ)().items()}
-        return cls(**{**values, **overrides})
+        found = _MappingEnvSource(cls, os.environ if environ is None else environ)()
+        return cls(**{**{names.get(k, k): v for k, v in found.items()}, **overrides})
 
     @classmethod
     def variables(cls) -> dict[str, str]:

@@ -74,13 +74,18 @@ class ApiClient:
 
     def map_concurrently(self, func: Callable[[T], R], items: Iterable[T]) -> list[R]:
         """Apply ``func`` to every item with up to ``max_workers`` requests in flight, keeping order.
+        The first error is raised once the calls in flight have ended; the rest are not made.
 
         The shared rate limiter paces the requests; concurrency only hides latency."""
         items = list(items)
         if self.options.max_workers <= 1 or len(items) <= 1:
             return [func(item) for item in items]
-        with ThreadPoolExecutor(max_workers=self.options.max_workers) as pool:
-            return list(pool.map(func, items))
+        pool = ThreadPoolExecutor(max_workers=self.options.max_workers)
+        try:
+            futures = [pool.submit(func, item) for item in items]
+            return [future.result() for future in futures]
+        finally:  # on an error, what has not started is dropped rather than sent
+            pool.shutdown(wait=True, cancel_futures=True)
 
     def close(self) -> None:
         """Close the pooled connections (a later call opens a new session)."""

@@ -244,6 +244,7 @@ class ApiSession:
         self.redactor = Redactor(secrets)
         self._error_detail = error_detail
         self._credential = credential
+        self._refused: Optional[AuthenticationError] = None  # once refused, the credential is not sent again
         self._limiter = build_limiter(rate_limit) if rate_limit else None
         self._limiter_name = rate_limit.bucket_key if rate_limit else ""
         # poll a few times per request slot, never slower than 4 times a second
@@ -320,6 +321,8 @@ class ApiSession:
     def _attempt(
         self, method: str, path: str, params, body: Optional[bytes], ok: frozenset, throttle_timeout: Optional[float]
     ) -> tuple[int, Any]:
+        if self._refused is not None:
+            raise self._refused
         shown_path = self.redact(path)
         self._throttle(method, shown_path, throttle_timeout)
         self.stats.add(requests=1)
@@ -362,7 +365,8 @@ class ApiSession:
             retry_after = parse_retry_after(resp.headers.get("Retry-After"))
             raise TransientApiError(self.service, method, shown_path, status, detail, retry_after=retry_after)
         if status in (401, 403):
-            raise AuthenticationError(self.service, method, shown_path, status, detail, self._credential)
+            self._refused = AuthenticationError(self.service, method, shown_path, status, detail, self._credential)
+            raise self._refused
         if status == 404:
             raise NotFoundError(self.service, method, shown_path, status, detail)
         raise PermanentApiError(self.service, method, shown_path, status, detail)

@@ -72,12 +72,14 @@ def latest_proposals(
 @dg.multi_asset(
     outs={
         "design_summaries": dg.AssetOut(
-            key_prefix=KEY_PREFIX, owners=OWNERS, metadata=PARTITION_METADATA, kinds=KINDS, dagster_type=TYPES[DesignSummaries],
+            key_prefix=KEY_PREFIX, owners=OWNERS, metadata=PARTITION_METADATA, kinds=KINDS,
+            dagster_type=TYPES[DesignSummaries],
             description="One row per design condensing all its arrays: module model (the one with most modules) "
             "and count, annual energy, azimuth of the largest array and the list of all azimuths.",
         ),
         "design_arrays": dg.AssetOut(
-            key_prefix=KEY_PREFIX, owners=OWNERS, metadata=PARTITION_METADATA, kinds=KINDS, dagster_type=TYPES[DesignArrays],
+            key_prefix=KEY_PREFIX, owners=OWNERS, metadata=PARTITION_METADATA, kinds=KINDS,
+            dagster_type=TYPES[DesignArrays],
             description="Every array of every design on its own row: module, count, rating, azimuth, pitch, size.",
         ),
     },
