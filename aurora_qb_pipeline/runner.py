@@ -64,4 +64,3 @@ def tick(
     for request in result.run_requests or []:
         outcome.runs.append(run_job(defs, instance, dict(request.tags)))
     return outcome
-

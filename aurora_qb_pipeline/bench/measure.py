@@ -169,8 +169,6 @@ class Meter:
         return figures
 
 
-
-
 def measure_steps(meter: Meter, steps: list[Step]) -> list[StepFigures]:
     figures: list[StepFigures] = []
     for step in steps:
@@ -180,5 +178,3 @@ def measure_steps(meter: Meter, steps: list[Step]) -> list[StepFigures]:
         else:
             figures.append(meter.measure(step))
     return figures
-
-

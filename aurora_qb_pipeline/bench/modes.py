@@ -220,5 +220,3 @@ def child_main(args: argparse.Namespace) -> int:
         figures = run_mode(args, Path(tmp))
     Path(args.json).write_text(json.dumps(figures, indent=2, default=str))
     return 0
-
-

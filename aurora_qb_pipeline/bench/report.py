@@ -75,5 +75,3 @@ def format_table(report: dict[str, Any]) -> str:
             lines.append(f"{name}: {result['data']}; RSS after setup {result['rss_after_setup_mb']:.0f} MB, "
                          f"max {result['max_rss_mb']:.0f} MB")
     return "\n".join(lines)
-
-

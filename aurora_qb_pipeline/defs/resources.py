@@ -26,6 +26,7 @@ from ..clients.quickbase import DEFAULT_MAX_REQUEST_BYTES
 from ..settings import SECRET_VARIABLES, Credentials, Settings
 from ..store import STAGING_SCHEMA
 
+
 class _ApiResource(dg.ConfigurableResource):
     """Client options both API resources share, and the client's life cycle."""
 

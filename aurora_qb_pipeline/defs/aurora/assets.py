@@ -26,32 +26,36 @@ from .staging import (
     describe_design,
     describe_project,
     design_keys,
+    fetch_and_stage,
     fetch_each,
     quarantine_check,
     stage,
 )
+
 
 @dg.asset(**STAGING_ASSET_ARGS, key_prefix=KEY_PREFIX, owners=OWNERS, metadata=PARTITION_METADATA, kinds=KINDS,
           check_specs=[quarantine_check("project_addresses")], dagster_type=TYPES[ProjectAddresses])
 def project_addresses(context: dg.AssetExecutionContext, aurora: AuroraResource, duckdb: DuckDBResource):
     """Customer and site address of each Aurora project, state/region names resolved with ISO 3166-2."""
     client = aurora.client
-    with deterministic_failures():
-        stats = ApiStatsDelta(client)
-        found, failures = fetch_each(client, context.partition_keys, client.get_project, describe_project)
-        fetched = Fetched([project_address_row(pid, project) for pid, project in found], failures)
-        yield from stage(context, duckdb, "project_addresses", ProjectAddresses, fetched, "project_id", stats())
+    yield from fetch_and_stage(
+        context, duckdb, client, "project_addresses", ProjectAddresses, "project_id",
+        context.partition_keys, client.get_project, describe_project,
+        lambda pid, project: [project_address_row(pid, project)],
+    )
+
 
 @dg.asset(**STAGING_ASSET_ARGS, key_prefix=KEY_PREFIX, owners=OWNERS, metadata=PARTITION_METADATA, kinds=KINDS,
           check_specs=[quarantine_check("designs")], dagster_type=TYPES[Designs])
 def designs(context: dg.AssetExecutionContext, aurora: AuroraResource, duckdb: DuckDBResource):
     """Every design of each project, with system size in kW (Aurora reports watts)."""
     client = aurora.client
-    with deterministic_failures():
-        stats = ApiStatsDelta(client)
-        found, failures = fetch_each(client, context.partition_keys, client.list_designs, describe_project)
-        fetched = Fetched([design_row(pid, d) for pid, items in found for d in items], failures)
-        yield from stage(context, duckdb, "designs", Designs, fetched, "design_id", stats())
+    yield from fetch_and_stage(
+        context, duckdb, client, "designs", Designs, "design_id",
+        context.partition_keys, client.list_designs, describe_project,
+        lambda pid, items: [design_row(pid, d) for d in items],
+    )
+
 
 @dg.asset(**STAGING_ASSET_ARGS, key_prefix=KEY_PREFIX, owners=OWNERS, metadata=PARTITION_METADATA, kinds=KINDS,
           check_specs=[quarantine_check("latest_proposals")], dagster_type=TYPES[LatestProposals],
@@ -61,13 +65,12 @@ def latest_proposals(
 ):
     """The default (latest) proposal of each design: link and last update. Designs without one have no row."""
     client = aurora.client
-    with deterministic_failures():
-        stats = ApiStatsDelta(client)
-        found, failures = fetch_each(
-            client, design_keys(designs), lambda k: client.get_default_proposal(k[1]), describe_design
-        )
-        fetched = Fetched([proposal_row(pid, did, p) for (pid, did), p in found if p is not None], failures)
-        yield from stage(context, duckdb, "latest_proposals", LatestProposals, fetched, "design_id", stats())
+    yield from fetch_and_stage(
+        context, duckdb, client, "latest_proposals", LatestProposals, "design_id",
+        design_keys(designs), lambda key: client.get_default_proposal(key[1]), describe_design,
+        lambda key, proposal: [proposal_row(key[0], key[1], proposal)] if proposal is not None else [],
+    )
+
 
 @dg.multi_asset(
     outs={

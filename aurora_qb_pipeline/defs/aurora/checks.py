@@ -6,6 +6,7 @@ from dagster_duckdb import DuckDBResource
 from ...store import STAGING_SCHEMA
 from .staging import staging_key
 
+
 @dg.asset_check(
     asset=staging_key("designs"),
     blocking=True,

@@ -9,6 +9,7 @@ from ...settings import Settings
 from ..jobs import aurora_quickbase_sync
 from ..partitions import known_projects, range_tags
 
+
 def build_daily_reconcile_schedule(settings: Settings) -> dg.ScheduleDefinition:
     per_day = projects_per_day(settings.daily_budget_share)
 
@@ -34,6 +35,7 @@ def build_daily_reconcile_schedule(settings: Settings) -> dg.ScheduleDefinition:
                              tags=range_tags(start, end, "daily_reconcile"))
 
     return daily_reconcile_schedule
+
 
 def build_schedules(settings: Settings) -> list[dg.ScheduleDefinition]:
     return [build_daily_reconcile_schedule(settings)]

@@ -28,6 +28,7 @@ SKIP_STATUSES = frozenset({"designer_rejected"})
 IN_FLIGHT = [dg.DagsterRunStatus.QUEUED, dg.DagsterRunStatus.NOT_STARTED, dg.DagsterRunStatus.STARTING,
              dg.DagsterRunStatus.STARTED]
 
+
 @dataclass(frozen=True)
 class SensorTuning:
     """Constants of the sensors, not settings (tests pass their own):
@@ -45,6 +46,7 @@ class SensorTuning:
     max_pages_per_tick: int = 20
     max_runs_per_tick: int = 50
     settled_after: timedelta = timedelta(days=14)
+
 
 @dataclass
 class DesignRequestCursor:
@@ -68,6 +70,7 @@ class DesignRequestCursor:
     def dump(self) -> str:
         return json.dumps(asdict(self), sort_keys=True)
 
+
 def event_time(request: dict) -> Optional[datetime]:
     """When a design request last changed: reviewed (accepted), completed, or submitted."""
     for key in ("reviewed_at", "completed_at", "submission_time"):
@@ -76,6 +79,7 @@ def event_time(request: dict) -> Optional[datetime]:
             return stamp
     return None
 
+
 @dataclass
 class ScanResult:
     to_sync: dict[str, str] = field(default_factory=dict)  # project id -> newest event (iso)
@@ -83,6 +87,7 @@ class ScanResult:
     finished: bool = False
     pages: int = 0
     stopped_early: Optional[str] = None
+
 
 def scan_design_requests(aurora: AuroraClient, cursor: DesignRequestCursor, tuning: SensorTuning) -> ScanResult:
     """Read design-request pages from ``cursor.page`` until the scan is done or the budget is spent."""
@@ -121,6 +126,7 @@ def scan_design_requests(aurora: AuroraClient, cursor: DesignRequestCursor, tuni
     result.stopped_early = "tick budget spent"
     return result
 
+
 def synced_since(instance: dg.DagsterInstance, events: dict[str, str]) -> set[str]:
     """Projects whose staging already ran after their design-request event (e.g. discovery
     synced them, or an earlier tick did): a new run for them would fetch the same data again."""
@@ -143,6 +149,7 @@ def synced_since(instance: dg.DagsterInstance, events: dict[str, str]) -> set[st
             return done
         cursor = page.cursor
 
+
 def projects_in_flight(instance: dg.DagsterInstance, order: list[str]) -> set[str]:
     """Projects covered by a sync run that is queued or running (by its range or partition tag)."""
     position = {key: i for i, key in enumerate(order)}
@@ -157,8 +164,10 @@ def projects_in_flight(instance: dg.DagsterInstance, order: list[str]) -> set[st
             covered.update(order[start : end + 1])
     return covered
 
+
 def sensor_status(settings: Settings) -> dg.DefaultSensorStatus:
     return dg.DefaultSensorStatus.RUNNING if settings.automation_running else dg.DefaultSensorStatus.STOPPED
+
 
 def build_design_request_sensor(settings: Settings, tuning: SensorTuning = SensorTuning()) -> dg.SensorDefinition:
     @dg.sensor(
@@ -202,6 +211,7 @@ def build_design_request_sensor(settings: Settings, tuning: SensorTuning = Senso
 
     return design_request_sensor
 
+
 def build_project_discovery_sensor(settings: Settings, tuning: SensorTuning = SensorTuning()) -> dg.SensorDefinition:
     @dg.sensor(
         name="project_discovery_sensor",
@@ -235,6 +245,7 @@ def build_project_discovery_sensor(settings: Settings, tuning: SensorTuning = Se
         return dg.SensorResult(run_requests=runs, dynamic_partitions_requests=partition_requests)
 
     return project_discovery_sensor
+
 
 def build_sensors(settings: Settings, tuning: SensorTuning = SensorTuning()) -> list[dg.SensorDefinition]:
     return [build_design_request_sensor(settings, tuning), build_project_discovery_sensor(settings, tuning)]

@@ -17,7 +17,7 @@ from ...clients import AuroraClient, AuthenticationError, PermanentApiError
 from ...schemas import DesignArrays, Designs, DesignSummaries, LatestProposals, ProjectAddresses, validate_rows
 from ...store import ensure_staging_table, replace_quarantine
 from ..partitions import projects_partitions
-from ..retries import STEP_RETRY
+from ..retries import STEP_RETRY, deterministic_failures
 
 with warnings.catch_warnings():  # the function is marked beta
     warnings.simplefilter("ignore")
@@ -132,6 +132,27 @@ def stage(
         passed=fraction <= MAX_QUARANTINE_FRACTION,
         metadata={"quarantined_rows": len(rejected), "rows": total, "fraction": round(fraction, 4)},
     )
+
+
+def fetch_and_stage(
+    context: dg.AssetExecutionContext,
+    duckdb: DuckDBResource,
+    aurora: AuroraClient,
+    asset_name: str,
+    schema,
+    key_column: str,
+    items: Sequence[Any],
+    fetch: Callable[[Any], Any],
+    describe: Callable[[Any], dict],
+    to_rows: Callable[[Any, Any], list[dict]],
+) -> Iterator[Any]:
+    """The whole of a single-output staging asset: fetch each item, turn answers into rows
+    (``to_rows(item, answer)``), then :func:`stage` them; deterministic errors are not retried."""
+    with deterministic_failures():
+        stats = ApiStatsDelta(aurora)
+        found, failures = fetch_each(aurora, items, fetch, describe)
+        fetched = Fetched([row for item, answer in found for row in to_rows(item, answer)], failures)
+        yield from stage(context, duckdb, asset_name, schema, fetched, key_column, stats())
 
 
 class ApiStatsDelta:

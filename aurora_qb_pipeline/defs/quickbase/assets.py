@@ -23,6 +23,7 @@ EXPORT_KEY = dg.AssetKey(["quickbase", "designs_export"])
 # after every batch, so a retried step resends only what Quickbase has not confirmed.
 EXPORT_RETRY = dg.RetryPolicy(max_retries=2, delay=30, backoff=dg.Backoff.EXPONENTIAL, jitter=dg.Jitter.PLUS_MINUS)
 
+
 class ExportConfig(dg.Config):
     mapping_file: Optional[str] = Field(default=None, description="Field mapping file (default: the packaged one).")
     matching_strategy: Optional[str] = Field(
@@ -36,6 +37,7 @@ class ExportConfig(dg.Config):
     max_request_bytes: Optional[int] = Field(
         default=None, ge=1024, description="Largest upsert body (default: AURORA_QB_EXPORT_MAX_BYTES)."
     )
+
 
 @dg.asset(
     key=EXPORT_KEY,

@@ -6,6 +6,7 @@ from dagster_duckdb import DuckDBResource
 from ...export import failure_counts
 from .assets import EXPORT_KEY
 
+
 @dg.asset_check(
     asset=EXPORT_KEY,
     description="Every record this export handled was accepted by Quickbase (failed and rejected ones are "
