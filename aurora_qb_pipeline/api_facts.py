@@ -64,3 +64,4 @@ QUICKBASE_TEXT_FIELD_TYPES = frozenset(
 )
 QUICKBASE_NUMERIC_FIELD_TYPES = frozenset({"numeric", "currency", "percent", "rating", "duration"})
 QUICKBASE_TIME_FIELD_TYPES = frozenset({"date", "datetime", "timestamp"})
+QUICKBASE_CHECKBOX_FIELD_TYPES = frozenset({"checkbox"})

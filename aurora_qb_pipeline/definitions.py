@@ -1,26 +1,38 @@
-"""The Dagster code location: assets, checks, jobs, sensors, schedules and resources."""
+"""The Dagster code location: the ``defs/`` folder plus what is built from the settings.
 
-from typing import Any
+``dg`` and ``dagster dev`` load :func:`defs`; the settings are read from the environment once,
+there, and nowhere at import time. Tests, the demo and the benchmark call
+:func:`build_definitions` with their own ``Settings`` and resources.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any, Optional
 
 import dagster as dg
 
-from .assets.export import export_without_failures, quickbase_export
-from .assets.staging import staging_assets, staging_checks
-from .automation import schedules, sensors
-from .jobs import aurora_quickbase_sync, quickbase_export_job
-from .settings import build_resources
+from .defs.aurora.schedules import build_schedules
+from .defs.aurora.sensors import SensorTuning, build_sensors
+from .defs.resources import build_resources
+from .settings import Settings
 
 
-def make_definitions(resources: dict[str, Any]) -> dg.Definitions:
-    """Everything but the resources is fixed; tests, the demo and the benchmark pass their own."""
-    return dg.Definitions(
-        assets=[*staging_assets, quickbase_export],
-        asset_checks=[*staging_checks, export_without_failures],
-        jobs=[aurora_quickbase_sync, quickbase_export_job],
-        sensors=sensors,
-        schedules=schedules,
-        resources=resources,
+def build_definitions(
+    settings: Settings, resources: Optional[dict[str, Any]] = None, tuning: SensorTuning = SensorTuning()
+) -> dg.Definitions:
+    """Assets, checks and jobs of ``defs/``, the sensors and schedule built from ``settings``,
+    and ``resources`` (default: from ``settings``, secrets as ``dg.EnvVar``)."""
+    return dg.Definitions.merge(
+        dg.load_from_defs_folder(path_within_project=Path(__file__).parent),
+        dg.Definitions(
+            sensors=build_sensors(settings, tuning),
+            schedules=build_schedules(settings),
+            resources=resources if resources is not None else build_resources(settings),
+        ),
     )
 
 
-defs = make_definitions(build_resources())
+@dg.definitions
+def defs() -> dg.Definitions:
+    return build_definitions(Settings.from_env())

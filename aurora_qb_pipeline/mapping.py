@@ -19,7 +19,14 @@ from typing import Any, Optional, Union
 import pandas as pd
 import yaml
 
-BUILT_IN_FIELD_IDS = frozenset({1, 2, 3, 4, 5})
+from .api_facts import (
+    QUICKBASE_BUILT_IN_FIELD_IDS,
+    QUICKBASE_CHECKBOX_FIELD_TYPES,
+    QUICKBASE_NUMERIC_FIELD_TYPES,
+    QUICKBASE_TEXT_FIELD_TYPES,
+    QUICKBASE_TIME_FIELD_TYPES,
+)
+from .schemas import EXPORT_COLUMNS, ValueKind
 
 
 class MatchingStrategy(str, Enum):
@@ -28,52 +35,14 @@ class MatchingStrategy(str, Enum):
     SKIP = "skip"
 
 
-class ValueKind(str, Enum):
-    TEXT = "text"
-    NUMBER = "number"
-    INTEGER = "integer"
-    TIMESTAMP = "timestamp"
-
-
-# The columns the export can send, and what kind of value each holds.
-EXPORT_COLUMNS: dict[str, ValueKind] = {
-    "design_id": ValueKind.TEXT,
-    "project_id": ValueKind.TEXT,
-    "project_name": ValueKind.TEXT,
-    "customer_name": ValueKind.TEXT,
-    "design_name": ValueKind.TEXT,
-    "milestone": ValueKind.TEXT,
-    "system_size_kw": ValueKind.NUMBER,
-    "system_size_stc_w": ValueKind.NUMBER,
-    "module_count": ValueKind.INTEGER,
-    "module_model": ValueKind.TEXT,
-    "module_models": ValueKind.TEXT,
-    "annual_energy_kwh": ValueKind.NUMBER,
-    "azimuth": ValueKind.NUMBER,
-    "azimuths": ValueKind.TEXT,
-    "array_count": ValueKind.INTEGER,
-    "proposal_link": ValueKind.TEXT,
-    "proposal_updated_at": ValueKind.TIMESTAMP,
-    "street_address": ValueKind.TEXT,
-    "street_address_2": ValueKind.TEXT,
-    "city": ValueKind.TEXT,
-    "state_code": ValueKind.TEXT,
-    "state_name": ValueKind.TEXT,
-    "postal_code": ValueKind.TEXT,
-    "country": ValueKind.TEXT,
-    "country_code": ValueKind.TEXT,
-    "design_created_at": ValueKind.TIMESTAMP,
+COMPATIBLE: dict[ValueKind, frozenset[str]] = {
+    ValueKind.TEXT: QUICKBASE_TEXT_FIELD_TYPES,
+    ValueKind.NUMBER: QUICKBASE_NUMERIC_FIELD_TYPES | {"text"},
+    ValueKind.INTEGER: QUICKBASE_NUMERIC_FIELD_TYPES | {"text"},
+    ValueKind.BOOLEAN: QUICKBASE_CHECKBOX_FIELD_TYPES,
+    ValueKind.TIMESTAMP: QUICKBASE_TIME_FIELD_TYPES | {"text"},
 }
-
-TEXT_TYPES = {"text", "text-multi-line", "text-multiple-choice", "rich-text", "url", "email", "phone"}
-NUMBER_TYPES = {"numeric", "currency", "percent", "rating"}
-TIME_TYPES = {"timestamp", "datetime", "date"}
-COMPATIBLE: dict[ValueKind, set[str]] = {
-    ValueKind.TEXT: TEXT_TYPES,
-    ValueKind.NUMBER: NUMBER_TYPES | {"text"},
-    ValueKind.INTEGER: NUMBER_TYPES | {"text"},
-    ValueKind.TIMESTAMP: TIME_TYPES | {"text"},
-}
+"""Quickbase field types (as GET /v1/fields reports them) each kind of export value may go into."""
 
 
 class MappingError(ValueError):
@@ -161,11 +130,11 @@ def resolve_mapping(
     for source, ref in config.fields.items():
         fdef = _find_field(table_fields, ref)
         if fdef is None:
-            labels = ", ".join(repr(f.get("label")) for f in table_fields if f.get("id") not in BUILT_IN_FIELD_IDS)
+            labels = ", ".join(repr(f.get("label")) for f in table_fields if f.get("id") not in QUICKBASE_BUILT_IN_FIELD_IDS)
             problems.append(f"'{source}' -> {ref!r}: no such field in the table (fields: {labels})")
             continue
         fid, ftype, label = int(fdef["id"]), str(fdef.get("fieldType", "")), str(fdef.get("label"))
-        if fid in BUILT_IN_FIELD_IDS:
+        if fid in QUICKBASE_BUILT_IN_FIELD_IDS:
             problems.append(f"'{source}' -> '{label}' ({fid}): built-in fields cannot be written")
         if fdef.get("mode"):
             problems.append(f"'{source}' -> '{label}' ({fid}): a {fdef['mode']} field cannot be written")
@@ -199,7 +168,7 @@ def resolve_mapping(
             problems.append(f"merge field '{merge_def.get('label')}' must be mapped from design_id")
     mapped = {t.field_id for t in targets}
     for fdef in table_fields:
-        if fdef.get("required") and int(fdef["id"]) not in BUILT_IN_FIELD_IDS and int(fdef["id"]) not in mapped:
+        if fdef.get("required") and int(fdef["id"]) not in QUICKBASE_BUILT_IN_FIELD_IDS and int(fdef["id"]) not in mapped:
             problems.append(f"required field '{fdef.get('label')}' ({fdef['id']}) is not mapped: creates would fail")
     if problems:
         raise MappingError(problems)
@@ -211,6 +180,8 @@ def _normalise(kind: ValueKind, value: Any) -> Any:
         return None
     if kind is ValueKind.INTEGER:
         return int(value)
+    if kind is ValueKind.BOOLEAN:
+        return bool(value)
     if kind is ValueKind.NUMBER:
         number = float(value)
         return int(number) if number.is_integer() else round(number, 6)

@@ -7,6 +7,8 @@ rule they broke, the rest are coerced by the schema and go on to DuckDB.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from enum import Enum
+
 import pandas as pd
 import pandera.pandas as pa
 from pandera.typing import Series
@@ -124,3 +126,54 @@ def validate_rows(schema: type[_Base], rows: list[dict]) -> Validated:
     rejected["reason"] = ["; ".join(dict.fromkeys(reasons[i])) for i in bad]
     valid = schema.validate(frame.drop(index=bad).reset_index(drop=True))[columns_of(schema)]
     return Validated(valid, rejected.reset_index(drop=True))
+
+
+# --- the export contract ----------------------------------------------------------------------
+# One export row per staged design: the design, its summary, its default proposal and its
+# project's address. Its columns and what kind of value each holds follow from the schemas above;
+# nothing lists them again (the export's SQL, the mapping check and the benchmark all use this).
+
+
+class ValueKind(str, Enum):
+    TEXT = "text"
+    NUMBER = "number"
+    INTEGER = "integer"
+    BOOLEAN = "boolean"
+    TIMESTAMP = "timestamp"
+
+
+EXPORT_SOURCES: tuple[tuple[str, type[_Base]], ...] = (
+    ("designs", Designs),
+    ("design_summaries", DesignSummaries),
+    ("latest_proposals", LatestProposals),
+    ("project_addresses", ProjectAddresses),
+)
+"""The staged tables an export row joins, in order; a column is taken from the first that has it."""
+
+_KINDS = {
+    "str": ValueKind.TEXT,
+    "float64": ValueKind.NUMBER,
+    "int64": ValueKind.INTEGER,
+    "Int64": ValueKind.INTEGER,
+    "boolean": ValueKind.BOOLEAN,
+    "datetime64[us, UTC]": ValueKind.TIMESTAMP,
+}
+
+
+def _export_contract() -> dict[str, tuple[str, ValueKind]]:
+    contract: dict[str, tuple[str, ValueKind]] = {}
+    for table, schema in EXPORT_SOURCES:
+        for name, column in schema.to_schema().columns.items():
+            contract.setdefault(name, (table, _KINDS[str(column.dtype)]))
+    return contract
+
+
+EXPORT_CONTRACT: dict[str, tuple[str, ValueKind]] = _export_contract()
+"""export column -> (staged table it comes from, kind of value)."""
+
+EXPORT_COLUMNS: dict[str, ValueKind] = {name: kind for name, (_, kind) in EXPORT_CONTRACT.items()}
+
+
+def export_row(rows_by_table: dict[str, dict]) -> dict:
+    """One export row from one design's staged rows ({table: row}; a missing table gives nulls)."""
+    return {name: (rows_by_table.get(table) or {}).get(name) for name, (table, _) in EXPORT_CONTRACT.items()}

@@ -1,85 +1,160 @@
-"""Resource wiring from the environment.
+"""The pipeline's configuration: one typed object, read once when the definitions load.
 
-Secrets (tenant id, tokens, realm, table id) are passed as ``dg.EnvVar`` so Dagster reads
-them at run time and never shows or stores their values. Everything else has a production
-default; the sandbox launcher only changes base URLs and the time scale.
+:meth:`Settings.from_env` is the only place in the pipeline that reads environment variables
+(Dagster itself also reads ``dg.EnvVar`` values at run time and ``DAGSTER_HOME``). Constructing
+``Settings(...)`` reads nothing: tests, the demo and the benchmark pass every value they want.
 
-| variable | meaning | default |
-| --- | --- | --- |
-| AURORA_TENANT_ID, AURORA_API_TOKEN | Aurora credentials | required |
-| QB_REALM_HOSTNAME, QB_USER_TOKEN, QB_TABLE_ID | Quickbase credentials and table | required |
-| QB_APP_ID | Quickbase app (optional, for table properties) | unset |
-| AURORA_BASE_URL | Aurora API root | https://api.aurorasolar.com |
-| QB_BASE_URL | Quickbase API root (without /v1) | https://api.quickbase.com |
-| AURORA_QB_DUCKDB | DuckDB file | $DAGSTER_HOME/aurora_qb.duckdb, else ./aurora_qb.duckdb |
-| AURORA_QB_TIME_SCALE | shrinks rate windows and backoff (sandbox only) | 1 |
+Secrets are not settings: tenant id, tokens, realm and table id stay ``dg.EnvVar`` in
+``defs/resources.py`` (Dagster reads them at run time and never shows or stores their values),
+or explicit :class:`Credentials` where a caller has them (the sandbox, tests).
+
+Every variable, with its meaning and default, is in README's "Configuration" table.
 """
 
 from __future__ import annotations
 
 import os
+import tempfile
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Optional
+from typing import Any, Mapping, Optional
 
-import dagster as dg
-from dagster_duckdb import DuckDBResource
-from dagster_duckdb_pandas import DuckDBPandasIOManager
+from pydantic import Field, field_validator
+from pydantic_settings import BaseSettings, EnvSettingsSource, PydanticBaseSettingsSource, SettingsConfigDict
+from pydantic_settings.sources.utils import parse_env_vars
 
-from .resources import AuroraClient, QuickbaseClient
-from .storage import STAGING_SCHEMA
+from .api_facts import QUICKBASE_MAX_REQUEST_BYTES
+from .clients.base import ClientOptions
+from .clients.quickbase import DEFAULT_MAX_REQUEST_BYTES
 
 AURORA_PROD_URL = "https://api.aurorasolar.com"
 QB_PROD_URL = "https://api.quickbase.com"
 
-
-def duckdb_path() -> str:
-    explicit = os.environ.get("AURORA_QB_DUCKDB")
-    if explicit:
-        return explicit
-    home = os.environ.get("DAGSTER_HOME")
-    return str(Path(home) / "aurora_qb.duckdb") if home else "aurora_qb.duckdb"
+# name of each secret's environment variable (read by Dagster through dg.EnvVar)
+SECRET_VARIABLES = ("AURORA_TENANT_ID", "AURORA_API_TOKEN", "QB_REALM_HOSTNAME", "QB_USER_TOKEN", "QB_TABLE_ID")
 
 
-def time_scale() -> float:
-    return float(os.environ.get("AURORA_QB_TIME_SCALE", "1"))
+class _MappingEnvSource(EnvSettingsSource):
+    """pydantic-settings' environment source over a given mapping instead of ``os.environ``."""
+
+    def __init__(self, settings_cls: type[BaseSettings], environ: Mapping[str, str]):
+        self._environ = dict(environ)
+        super().__init__(settings_cls)
+
+    def _load_env_vars(self) -> Mapping[str, Optional[str]]:
+        return parse_env_vars(self._environ, self.case_sensitive, self.env_ignore_empty, self.env_parse_none_str)
 
 
-def client_timing(scale: float) -> dict[str, Any]:
-    """Backoff and timeouts shrunk with the sandbox's time scale (1 = production)."""
-    return {
-        "backoff_initial_s": 1.0 * scale,
-        "backoff_max_s": max(60.0 * scale, 0.05),
-        "timeout_s": 30.0 if scale >= 1 else max(2.0, 30.0 * scale),
-    }
+class Settings(BaseSettings):
+    """Everything configurable that is not a secret. Field aliases are the environment variables."""
+
+    model_config = SettingsConfigDict(frozen=True, extra="forbid", populate_by_name=True, case_sensitive=True)
+
+    aurora_base_url: str = Field(AURORA_PROD_URL, alias="AURORA_BASE_URL", description="Aurora API root.")
+    quickbase_base_url: str = Field(QB_PROD_URL, alias="QB_BASE_URL", description="Quickbase API root (without /v1).")
+    quickbase_app_id: Optional[str] = Field(None, alias="QB_APP_ID", description="Quickbase app holding the table.")
+    dagster_home: Optional[Path] = Field(
+        None, alias="DAGSTER_HOME", description="Dagster instance folder; DuckDB and the rate-limit bucket default to it."
+    )
+    duckdb_path: Optional[Path] = Field(None, alias="AURORA_QB_DUCKDB", description="DuckDB file.")
+    automation_running: bool = Field(
+        False, alias="AURORA_QB_AUTOMATION",
+        description="Sensors and the schedule start running ('running') instead of stopped.",
+    )
+    design_request_interval_s: int = Field(
+        60, alias="AURORA_QB_SENSOR_INTERVAL_S", ge=10, description="Design-request sensor interval, seconds."
+    )
+    discovery_interval_s: int = Field(
+        300, alias="AURORA_QB_DISCOVERY_INTERVAL_S", ge=10, description="Project-discovery sensor interval, seconds."
+    )
+    daily_cron: str = Field("0 2 * * *", alias="AURORA_QB_DAILY_CRON", description="When the daily reconcile runs.")
+    timezone: str = Field("America/Los_Angeles", alias="AURORA_QB_TIMEZONE", description="Timezone of the cron.")
+    daily_budget_share: float = Field(
+        0.5, alias="AURORA_QB_DAILY_BUDGET_SHARE", gt=0, le=1,
+        description="Share of Aurora's daily request budget the reconcile may use.",
+    )
+    export_max_records_per_request: Optional[int] = Field(
+        None, alias="AURORA_QB_EXPORT_MAX_RECORDS", ge=1,
+        description="Cap on records per Quickbase upsert (unset: only the body size limits a request).",
+    )
+    export_max_request_bytes: int = Field(
+        DEFAULT_MAX_REQUEST_BYTES, alias="AURORA_QB_EXPORT_MAX_BYTES", ge=1024, le=QUICKBASE_MAX_REQUEST_BYTES,
+        description="Largest upsert body the export sends (Quickbase refuses more than 40 MB).",
+    )
+    time_scale: float = Field(
+        1.0, alias="AURORA_QB_TIME_SCALE", gt=0, le=1,
+        description="Sandbox only: shrinks rate windows, backoff and timeouts by this factor.",
+    )
+    rate_limit_db: Optional[Path] = Field(
+        None, alias="AURORA_QB_RATE_LIMIT_DB",
+        description="SQLite file of the rate budget shared by all processes on this machine.",
+    )
+
+    @field_validator("automation_running", mode="before")
+    @classmethod
+    def _running(cls, value: Any) -> Any:
+        if isinstance(value, str):  # AURORA_QB_AUTOMATION=running (or true/1)
+            return value.strip().lower() in ("running", "true", "1", "yes", "on")
+        return value
+
+    @classmethod
+    def settings_customise_sources(
+        cls, settings_cls: type[BaseSettings], init_settings: PydanticBaseSettingsSource, *_: Any, **__: Any
+    ) -> tuple[PydanticBaseSettingsSource, ...]:
+        """``Settings(...)`` takes only what it is given; :meth:`from_env` is the one reader."""
+        return (init_settings,)
+
+    @classmethod
+    def from_env(cls, environ: Optional[Mapping[str, str]] = None, **overrides: Any) -> "Settings":
+        """Settings from environment variables (``os.environ`` unless a mapping is given, such as
+        ``Sandbox.env()``); ``overrides`` (field names) win over both."""
+        names = cls.variables()
+        found = _MappingEnvSource(cls, os.environ if environ is None else environ)()
+        return cls(**{**{names.get(k, k): v for k, v in found.items()}, **overrides})
+
+    @classmethod
+    def variables(cls) -> dict[str, str]:
+        """{environment variable: field name} of every setting."""
+        return {info.alias: name for name, info in cls.model_fields.items() if info.alias}
+
+    # --- derived --------------------------------------------------------------------------
+
+    @property
+    def duckdb_file(self) -> str:
+        """The DuckDB file: AURORA_QB_DUCKDB, else beside the Dagster instance, else ./aurora_qb.duckdb."""
+        if self.duckdb_path:
+            return str(self.duckdb_path)
+        return str(self.dagster_home / "aurora_qb.duckdb") if self.dagster_home else "aurora_qb.duckdb"
+
+    @property
+    def rate_limit_file(self) -> str:
+        """The shared rate-limit bucket: beside the Dagster instance if there is one, else in the temp folder."""
+        if self.rate_limit_db:
+            return str(self.rate_limit_db)
+        folder = self.dagster_home or Path(tempfile.gettempdir())
+        return str(folder / "aurora_qb_rate_limits.sqlite")
+
+    def client_options(self, **overrides: Any) -> ClientOptions:
+        """Timeouts, retries and rate budget of both API clients (scaled in the sandbox)."""
+        return ClientOptions.for_time_scale(self.time_scale, self.rate_limit_file, **overrides)
 
 
-def storage_resources(path: str) -> dict[str, Any]:
-    return {
-        "duckdb": DuckDBResource(database=path),
-        "io_manager": DuckDBPandasIOManager(database=path, schema=STAGING_SCHEMA),
-    }
+@dataclass(frozen=True)
+class Credentials:
+    """Secret values given explicitly (sandbox, tests, benchmark). In production there are none:
+    the resources read each secret through ``dg.EnvVar`` at run time."""
 
+    aurora_tenant_id: str
+    aurora_api_token: str
+    quickbase_realm_hostname: str
+    quickbase_user_token: str
+    quickbase_table_id: str
 
-def build_resources(path: Optional[str] = None, scale: Optional[float] = None) -> dict[str, Any]:
-    scale = time_scale() if scale is None else scale
-    timing = client_timing(scale)
-    app_id = os.environ.get("QB_APP_ID")
-    return {
-        "aurora": AuroraClient(
-            base_url=os.environ.get("AURORA_BASE_URL", AURORA_PROD_URL),
-            tenant_id=dg.EnvVar("AURORA_TENANT_ID"),
-            api_token=dg.EnvVar("AURORA_API_TOKEN"),
-            rate_window_s=60.0 * scale,
-            **timing,
-        ),
-        "quickbase": QuickbaseClient(
-            base_url=os.environ.get("QB_BASE_URL", QB_PROD_URL),
-            realm_hostname=dg.EnvVar("QB_REALM_HOSTNAME"),
-            user_token=dg.EnvVar("QB_USER_TOKEN"),
-            table_id=dg.EnvVar("QB_TABLE_ID"),
-            app_id=app_id,
-            rate_window_s=10.0 * scale,
-            **timing,
-        ),
-        **storage_resources(path or duckdb_path()),
-    }
+    @classmethod
+    def from_env(cls, environ: Mapping[str, str]) -> "Credentials":
+        """From a mapping holding the secret variables (e.g. ``Sandbox.env()``)."""
+        return cls(*(str(environ[name]) for name in SECRET_VARIABLES))
+
+    def values(self) -> list[str]:
+        return [self.aurora_tenant_id, self.aurora_api_token, self.quickbase_realm_hostname,
+                self.quickbase_user_token, self.quickbase_table_id]

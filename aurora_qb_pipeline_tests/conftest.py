@@ -1,22 +1,25 @@
-"""Shared fixtures: sandbox servers, a Dagster instance, a temporary DuckDB, and a helper that
-materializes the whole pipeline for a range of projects."""
+"""Shared fixtures: sandbox servers, a Dagster instance, settings and resources pointing at the
+sandbox (explicit values, each test its own DuckDB file and rate-limit bucket), and a helper that
+runs the sync job over a range of projects."""
 
 import warnings
 
 import dagster as dg
 import pytest
 
-from aurora_qb_pipeline.assets.export import export_without_failures, quickbase_export
-from aurora_qb_pipeline.assets.staging import projects_partitions, staging_assets, staging_checks
-from aurora_qb_pipeline.automation import RANGE_END, RANGE_START
+from aurora_qb_pipeline.definitions import build_definitions
+from aurora_qb_pipeline.defs.jobs import aurora_quickbase_sync
+from aurora_qb_pipeline.defs.partitions import RANGE_END, RANGE_START, known_projects, projects_partitions
+from aurora_qb_pipeline.defs.quickbase.assets import EXPORT_KEY
+from aurora_qb_pipeline.defs.resources import aurora_resource, build_resources
 from aurora_qb_pipeline.sandbox.launcher import start_sandbox
+from aurora_qb_pipeline.settings import Credentials, Settings
 
 warnings.filterwarnings("ignore", category=dg.BetaWarning)
 warnings.filterwarnings("ignore", category=dg.PreviewWarning)
 
-ALL_ASSETS = [*staging_assets, quickbase_export]
-ALL_CHECKS = [*staging_checks, export_without_failures]
 TIME_SCALE = 0.01  # every rate window, latency and backoff 100x shorter than in production
+EXPORT_OP = EXPORT_KEY.to_python_identifier()  # the export's op name, for run config
 
 
 @pytest.fixture
@@ -38,40 +41,61 @@ def duckdb_path(tmp_path):
     return str(tmp_path / "aurora_qb.duckdb")
 
 
-@pytest.fixture(autouse=True)
-def _isolated_rate_limit_db(tmp_path, monkeypatch):
-    """Each test gets its own shared-bucket file so tests never throttle each other."""
-    monkeypatch.setenv("DAGSTER_HOME", str(tmp_path))
-    yield
+def sandbox_settings(sandbox, tmp_path, **overrides) -> Settings:
+    """Settings pointing at ``sandbox``; DuckDB file and rate-limit bucket of this test only."""
+    return Settings.from_env(
+        sandbox.env(), duckdb_path=tmp_path / "aurora_qb.duckdb", rate_limit_db=tmp_path / "rate_limits.sqlite",
+        **overrides,
+    )
+
+
+@pytest.fixture
+def settings(sandbox, tmp_path):
+    return sandbox_settings(sandbox, tmp_path)
+
+
+@pytest.fixture
+def credentials(sandbox):
+    return Credentials.from_env(sandbox.env())
 
 
 class Pipeline:
     """Runs the sync job over project partitions against a sandbox, as the daemon would."""
 
-    def __init__(self, sandbox, instance, duckdb_path):
-        self.sandbox, self.instance, self.duckdb_path = sandbox, instance, duckdb_path
-        self.resources = sandbox.resources(duckdb_path)
+    def __init__(self, sandbox, instance, settings, credentials):
+        self.sandbox, self.instance, self.settings, self.credentials = sandbox, instance, settings, credentials
+        self.duckdb_path = settings.duckdb_file
+        self.resources = build_resources(settings, credentials)
+        self.defs = build_definitions(settings, self.resources)
+
+    def aurora(self, **fields):
+        """An Aurora resource of this sandbox (``fields`` override, e.g. ``per_page=5``)."""
+        return aurora_resource(self.settings, self.credentials, **fields)
 
     def add_projects(self, project_ids=None):
         ids = project_ids or [p["id"] for p in self.all_projects()]
-        known = set(self.instance.get_dynamic_partitions(projects_partitions.name))
+        known = set(known_projects(self.instance))
         self.instance.add_dynamic_partitions(projects_partitions.name, [p for p in ids if p not in known])
         return ids
 
     def all_projects(self):
-        return list(self.resources["aurora"].iter_projects())
+        client = self.aurora().client
+        try:
+            return list(client.iter_projects())
+        finally:
+            client.close()
 
-    def run(self, first=None, last=None, config=None, raise_on_error=True, resources=None, selection=None):
-        keys = self.instance.get_dynamic_partitions(projects_partitions.name)
-        tags = {RANGE_START: first or keys[0], RANGE_END: last or keys[-1]}
-        run_config = {"ops": {"quickbase_export": {"config": config}}} if config else None
-        return dg.materialize(
-            ALL_ASSETS + ALL_CHECKS if selection is None else selection,
-            instance=self.instance,
-            resources=resources or self.resources,
-            tags=tags,
-            run_config=run_config,
-            raise_on_error=raise_on_error,
+    def run(self, first=None, last=None, config=None, raise_on_error=True, resources=None, partition_key=None):
+        defs = self.defs if resources is None else build_definitions(self.settings, resources)
+        if partition_key:
+            tags = {}
+        else:
+            keys = known_projects(self.instance)
+            tags = {RANGE_START: first or keys[0], RANGE_END: last or keys[-1]}
+        run_config = {"ops": {EXPORT_OP: {"config": config}}} if config else None
+        return defs.resolve_job_def(aurora_quickbase_sync.name).execute_in_process(
+            instance=self.instance, tags=tags, run_config=run_config, raise_on_error=raise_on_error,
+            partition_key=partition_key,
         )
 
     def sync_all(self, **kwargs):
@@ -89,13 +113,16 @@ class Pipeline:
 
 
 def export_metadata(result):
-    mats = [
-        m for m in result.get_asset_materialization_events()
-        if m.asset_key == dg.AssetKey("quickbase_export")
-    ]
+    mats = [m for m in result.get_asset_materialization_events() if m.asset_key == EXPORT_KEY]
     return {k: v.value for k, v in mats[-1].materialization.metadata.items()}
 
 
+def step_failure_text(result) -> str:
+    """The message (and user data) of the run's first step failure."""
+    failure = next(e for e in result.all_events if e.event_type == dg.DagsterEventType.STEP_FAILURE)
+    return failure.step_failure_data.error.message + str(failure.step_failure_data.user_failure_data)
+
+
 @pytest.fixture
-def pipeline(sandbox, instance, duckdb_path):
-    return Pipeline(sandbox, instance, duckdb_path)
+def pipeline(sandbox, instance, settings, credentials):
+    return Pipeline(sandbox, instance, settings, credentials)

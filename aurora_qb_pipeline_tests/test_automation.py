@@ -6,19 +6,21 @@ from datetime import datetime, timezone
 import dagster as dg
 import pytest
 
-from aurora_qb_pipeline import automation
-from aurora_qb_pipeline.assets.staging import projects_partitions
-from aurora_qb_pipeline.automation import (
-    RANGE_END,
-    RANGE_START,
-    daily_reconcile_schedule,
-    daily_slice,
-    design_request_sensor,
-    plan_ranges,
-    project_discovery_sensor,
+from aurora_qb_pipeline.definitions import build_definitions
+from aurora_qb_pipeline.defs.aurora.schedules import build_daily_reconcile_schedule
+from aurora_qb_pipeline.defs.aurora.sensors import (
+    SensorTuning,
+    build_design_request_sensor,
+    build_project_discovery_sensor,
 )
-from aurora_qb_pipeline.definitions import make_definitions
-from aurora_qb_pipeline.local_runner import apply_partition_requests, run_job
+from aurora_qb_pipeline.defs.jobs import aurora_quickbase_sync
+from aurora_qb_pipeline.defs.partitions import RANGE_END, RANGE_START, known_projects
+from aurora_qb_pipeline.defs.resources import aurora_resource
+from aurora_qb_pipeline.ranges import daily_slice, plan_ranges
+from aurora_qb_pipeline.runner import apply_partition_requests, run_job
+from aurora_qb_pipeline.settings import Settings
+
+from .conftest import sandbox_settings
 
 
 @pytest.mark.parametrize(
@@ -59,11 +61,22 @@ def _covered(order, run_requests):
 
 
 def _order(instance):
-    return list(instance.get_dynamic_partitions(projects_partitions.name))
+    return known_projects(instance)
+
+
+def _sensors(pipeline, tuning=SensorTuning()):
+    """(design-request sensor, discovery sensor) as the definitions build them from settings."""
+    return (build_design_request_sensor(pipeline.settings, tuning),
+            build_project_discovery_sensor(pipeline.settings, tuning))
+
+
+def _aurora(pipeline, **fields):
+    return {"aurora": pipeline.aurora(**fields)}
 
 
 def test_discovery_adds_new_projects_as_one_range_run(pipeline):
-    instance, resources = pipeline.instance, {"aurora": pipeline.resources["aurora"]}
+    instance, resources = pipeline.instance, _aurora(pipeline)
+    _, project_discovery_sensor = _sensors(pipeline)
     result, _ = _evaluate(project_discovery_sensor, instance, resources)
     added = apply_partition_requests(instance, result.dynamic_partitions_requests)
     assert sorted(added) == sorted(p["id"] for p in pipeline.all_projects())
@@ -88,7 +101,8 @@ def _completed_projects(aurora_state):
 
 
 def test_design_request_sensor_skips_rejected_and_uses_a_watermark(pipeline):
-    instance, resources = pipeline.instance, {"aurora": pipeline.resources["aurora"]}
+    instance, resources = pipeline.instance, _aurora(pipeline)
+    design_request_sensor, _ = _sensors(pipeline)
     aurora = pipeline.sandbox.aurora
     rejected_only = {
         r["project_id"] for r in aurora.primary.design_requests.values() if r["status"] == "designer_rejected"
@@ -102,7 +116,7 @@ def test_design_request_sensor_skips_rejected_and_uses_a_watermark(pipeline):
     # ranges may cover a few extra projects between wanted ones, but never start or end on an unwanted one
     assert all(r.tags[RANGE_START] in _completed_projects(aurora) for r in first.run_requests)
     assert rejected_only.isdisjoint({r.tags[RANGE_START] for r in first.run_requests})
-    assert len(first.run_requests) <= automation.MAX_RUNS_PER_TICK
+    assert len(first.run_requests) <= SensorTuning().max_runs_per_tick
 
     quiet, cursor = _evaluate(design_request_sensor, instance, resources, cursor)
     assert isinstance(quiet, dg.SkipReason)
@@ -118,10 +132,9 @@ def test_design_request_sensor_skips_rejected_and_uses_a_watermark(pipeline):
     assert [r.run_key for r in replay.run_requests] == [r.run_key for r in third.run_requests]
 
 
-def test_design_request_scan_pages_across_ticks(pipeline, monkeypatch):
-    monkeypatch.setattr(automation, "MAX_PAGES_PER_TICK", 1)
-    aurora_client = pipeline.sandbox.aurora_client(page_size=5)
-    instance, resources = pipeline.instance, {"aurora": aurora_client}
+def test_design_request_scan_pages_across_ticks(pipeline):
+    design_request_sensor, _ = _sensors(pipeline, SensorTuning(max_pages_per_tick=1))
+    instance, resources = pipeline.instance, _aurora(pipeline, per_page=5)
     total = len(pipeline.sandbox.aurora.primary.design_requests)
     cursor, synced, ticks = None, set(), 0
     while True:
@@ -138,17 +151,23 @@ def test_design_request_scan_pages_across_ticks(pipeline, monkeypatch):
     assert _completed_projects(pipeline.sandbox.aurora) <= synced
 
 
-def test_sensor_ends_its_tick_when_runs_hold_the_rate_budget(pipeline, monkeypatch):
-    monkeypatch.setattr(automation, "TICK_BUDGET_S", 0.3)
-    client = pipeline.sandbox.aurora_client(rate_limit_per_window=1, rate_window_s=60.0)
-    client.design_request_page(1)  # a "run" has just used the whole minute's budget
-    result, cursor = _evaluate(design_request_sensor, pipeline.instance, {"aurora": client})
+def test_sensor_ends_its_tick_when_runs_hold_the_rate_budget(pipeline, sandbox, tmp_path):
+    # the client at the real pace (90 requests a minute) while the sandbox runs 100x faster
+    real_pace = sandbox_settings(sandbox, tmp_path, time_scale=1.0)
+    run_client = aurora_resource(real_pace, pipeline.credentials).client
+    for _ in range(90):  # a "run" has just used the whole minute's budget
+        next(run_client.pages("projects"))
+    run_client.close()
+    sensor = build_design_request_sensor(real_pace, SensorTuning(tick_budget_s=0.3))
+    resources = {"aurora": aurora_resource(real_pace, pipeline.credentials)}
+    result, cursor = _evaluate(sensor, pipeline.instance, resources)
     assert isinstance(result, dg.SkipReason) and "rate budget" in result.skip_message
     assert json.loads(cursor)["page"] == 1  # nothing lost: the next tick starts the scan
 
 
 def test_daily_schedule_requests_one_range_run_over_the_budgeted_slice(pipeline):
     instance = pipeline.instance
+    daily_reconcile_schedule = build_daily_reconcile_schedule(pipeline.settings)
     when = datetime(2026, 11, 22, 2, 0, tzinfo=timezone.utc)
     with dg.build_schedule_context(instance=instance, scheduled_execution_time=when) as context:
         assert isinstance(daily_reconcile_schedule(context), dg.SkipReason)
@@ -161,9 +180,9 @@ def test_daily_schedule_requests_one_range_run_over_the_budgeted_slice(pipeline)
 
 
 def test_a_large_batch_is_one_run_over_all_partitions(pipeline):
-    defs = make_definitions(pipeline.resources)
-    instance = pipeline.instance
-    result, _ = _evaluate(project_discovery_sensor, instance, {"aurora": pipeline.resources["aurora"]})
+    defs, instance = pipeline.defs, pipeline.instance
+    design_request_sensor, project_discovery_sensor = _sensors(pipeline)
+    result, _ = _evaluate(project_discovery_sensor, instance, _aurora(pipeline))
     apply_partition_requests(instance, result.dynamic_partitions_requests)
     (request,) = result.run_requests
     run = run_job(defs, instance, dict(request.tags))
@@ -173,15 +192,42 @@ def test_a_large_batch_is_one_run_over_all_partitions(pipeline):
     assert len(instance.get_run_records()) == 1
 
     # design requests older than that sync need no run: the first tick only sets its watermark
-    after, cursor = _evaluate(design_request_sensor, instance, {"aurora": pipeline.resources["aurora"]})
+    after, cursor = _evaluate(design_request_sensor, instance, _aurora(pipeline))
     assert isinstance(after, dg.SkipReason) and "already synced" in after.skip_message
     assert json.loads(cursor)["watermark"]
 
 
 def test_definitions_load_with_every_automation():
-    from aurora_qb_pipeline.definitions import defs
-
+    defs = build_definitions(Settings(daily_cron="30 3 * * *", timezone="Europe/Berlin", automation_running=True))
     assert {s.name for s in defs.sensors} == {"design_request_sensor", "project_discovery_sensor"}
     assert {s.name for s in defs.schedules} == {"daily_reconcile_schedule"}
     defs.resolve_job_def("aurora_quickbase_sync")
     dg.Definitions.validate_loadable(defs)
+    schedule = defs.resolve_schedule_def("daily_reconcile_schedule")
+    assert (schedule.cron_schedule, schedule.execution_timezone) == ("30 3 * * *", "Europe/Berlin")
+    assert schedule.default_status == dg.DefaultScheduleStatus.RUNNING
+
+
+def test_design_requests_wait_for_a_run_in_flight_over_their_projects(pipeline):
+    """The UI demo starts both sensors: while discovery's run over every project is running, the
+    design-request sensor launches nothing for those projects; once the run has staged them, it
+    finds them synced. (It used to launch a run per project the discovery run was syncing.)"""
+    from dagster._core.test_utils import create_run_for_test
+
+    instance = pipeline.instance
+    design_request_sensor, project_discovery_sensor = _sensors(pipeline)
+    discovered, _ = _evaluate(project_discovery_sensor, instance, _aurora(pipeline))
+    apply_partition_requests(instance, discovered.dynamic_partitions_requests)
+    (request,) = discovered.run_requests
+    running = create_run_for_test(instance, job_name=aurora_quickbase_sync.name, tags=dict(request.tags),
+                                  status=dg.DagsterRunStatus.STARTED)
+
+    waiting, cursor = _evaluate(design_request_sensor, instance, _aurora(pipeline))
+    assert isinstance(waiting, dg.SkipReason) and "waiting for a run" in waiting.skip_message
+    deferred = json.loads(cursor)["deferred"]
+    assert set(deferred) == _completed_projects(pipeline.sandbox.aurora)
+
+    instance.delete_run(running.run_id)  # that run does its work (here: its equivalent, in process)
+    assert run_job(pipeline.defs, instance, dict(request.tags)).success
+    after, cursor = _evaluate(design_request_sensor, instance, _aurora(pipeline), cursor)
+    assert isinstance(after, dg.SkipReason) and json.loads(cursor)["deferred"] == {}

@@ -1,5 +1,5 @@
 """The benchmark runs end to end at a tiny size and reports sane figures. Nothing here is timed:
-speed is what the benchmark reports (see BENCHMARK.md), not what a test asserts."""
+speed is what the benchmark reports (README, "Benchmark"), not what a test asserts."""
 
 import json
 

@@ -8,8 +8,9 @@ from starlette.applications import Starlette
 from starlette.responses import JSONResponse
 from starlette.routing import Route
 
-from aurora_qb_pipeline.resources.http import (
+from aurora_qb_pipeline.clients.http import (
     ApiSession,
+    AuthenticationError,
     NotFoundError,
     PermanentApiError,
     RateLimitSettings,
@@ -31,6 +32,10 @@ async def _missing(request):
     return JSONResponse({"errors": [{"message": f"no such thing for token {SECRET}"}]}, status_code=404)
 
 
+async def _refused(request):
+    return JSONResponse({"errors": [{"message": f"bad key {SECRET}"}]}, status_code=int(request.path_params["status"]))
+
+
 async def _bad(request):
     return JSONResponse({"errors": [{"message": "invalid"}]}, status_code=422)
 
@@ -47,6 +52,7 @@ def server():
             Route("/t/{tid}/ok", _ok),
             Route("/t/{tid}/missing", _missing),
             Route("/t/{tid}/bad", _bad),
+            Route("/t/{tid}/refused/{status}", _refused),
         ]
     )
     wrapped = SandboxMiddleware(app, state, lambda h: h.get("authorization"), _error)
@@ -76,6 +82,7 @@ def _session(server, rate=None, attempts=6, timeout=5.0):
         rate_limit=rate,
         secrets=[SECRET, TENANT],
         error_detail=detail,
+        credential="TEST_API_TOKEN",
     )
 
 
@@ -125,6 +132,19 @@ def test_permanent_errors_are_not_retried_and_are_redacted(server):
     with pytest.raises(PermanentApiError):
         api.request("GET", f"/t/{TENANT}/bad")
     assert len(server.state.log.entries()) == 2
+
+
+@pytest.mark.parametrize("status", [401, 403])
+def test_a_refused_credential_is_never_retried_nor_sent_again(server, status):
+    api = _session(server, attempts=6)
+    with pytest.raises(AuthenticationError) as err:
+        api.request("GET", f"/t/{TENANT}/refused/{status}")
+    text = str(err.value)
+    assert "TEST_API_TOKEN" in text and SECRET not in text and TENANT not in text
+    assert err.value.status == status
+    with pytest.raises(AuthenticationError):  # the same client does not send the refused key again
+        api.request("GET", f"/t/{TENANT}/ok")
+    assert len(server.state.log.entries()) == 1
 
 
 def test_retry_after_is_honoured(server):

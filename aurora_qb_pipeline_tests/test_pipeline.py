@@ -1,14 +1,15 @@
 """End to end: materialize the assets against the sandbox servers on a temporary DuckDB."""
 
 from collections import Counter
+from dataclasses import replace
 
 import dagster as dg
 import pytest
 
+from aurora_qb_pipeline.defs.resources import build_resources
 from aurora_qb_pipeline.sandbox.launcher import MISSING_CHOICE
-from aurora_qb_pipeline.settings import build_resources
 
-from .conftest import ALL_ASSETS, ALL_CHECKS, export_metadata
+from .conftest import export_metadata, step_failure_text
 
 DESIGN_ID_FID = 20
 
@@ -140,8 +141,7 @@ def test_mapping_that_does_not_fit_fails_clearly_and_writes_nothing(pipeline, tm
     )
     result = pipeline.sync_all(config={"mapping_file": str(bad)}, raise_on_error=False)
     assert not result.success
-    failure = next(e for e in result.all_events if e.event_type == dg.DagsterEventType.STEP_FAILURE)
-    text = failure.step_failure_data.error.message + str(failure.step_failure_data.user_failure_data)
+    text = step_failure_text(result)
     assert "not unique" in text and "needs one of" in text
     assert pipeline.qb_records() == []
 
@@ -170,12 +170,13 @@ def test_matching_strategies(pipeline, strategy):
 
 
 def test_secrets_never_reach_logs_metadata_or_storage(pipeline, instance, tmp_path, monkeypatch):
-    """Wired as in production (EnvVar), with faults so error paths are exercised too."""
+    """Wired as in production (dg.EnvVar, read by Dagster from the environment at run time), with
+    faults so error paths are exercised too."""
     for key, value in pipeline.sandbox.env().items():
         monkeypatch.setenv(key, value)
     pipeline.sandbox.configure(fault_5xx_rate=0.1, seed=9)
     pipeline.add_projects()
-    result = pipeline.run(resources=build_resources(pipeline.duckdb_path))
+    result = pipeline.run(resources=build_resources(pipeline.settings))
     secrets = pipeline.sandbox.secrets()
     texts = [str(record) for record in instance.all_logs(result.run_id)]
     assert texts
@@ -190,12 +191,7 @@ def test_secrets_never_reach_logs_metadata_or_storage(pipeline, instance, tmp_pa
 def test_single_project_partition_with_materialize(pipeline):
     """The UI path: materialize one project's partition."""
     ids = pipeline.add_projects()
-    result = dg.materialize(
-        ALL_ASSETS + ALL_CHECKS,
-        instance=pipeline.instance,
-        resources=pipeline.resources,
-        partition_key=ids[0],
-    )
+    result = pipeline.run(partition_key=ids[0])
     assert result.success
     staged = {r[0] for r in pipeline.query("select distinct project_id from staging.designs")}
     assert staged <= {ids[0]}
@@ -222,3 +218,24 @@ def test_quickbase_line_errors_are_logged_and_retried_next_run(pipeline):
     retry = export_metadata(pipeline.run())
     assert retry["created"] == len(failed) and retry["failed"] == 0
     assert set(_design_ids_in_quickbase(pipeline)) == _exportable(pipeline)
+
+
+@pytest.mark.parametrize(
+    "credential,variable,wrong",
+    [("aurora_api_token", "AURORA_API_TOKEN", "sk_sand_WRONGKEY000000"),
+     ("quickbase_user_token", "QB_USER_TOKEN", "b9x7wr_wrong_user_token_000")],
+)
+def test_a_refused_credential_stops_the_run_at_once_and_names_it(pipeline, credential, variable, wrong):
+    """A 401/403 is not bad data: no quarantine, no retry of the request, the step or the run;
+    the failure names the environment variable to check, never its value."""
+    pipeline.add_projects()
+    resources = build_resources(pipeline.settings, replace(pipeline.credentials, **{credential: wrong}))
+    result = pipeline.run(resources=resources, raise_on_error=False)
+    assert not result.success
+    text = step_failure_text(result)
+    assert variable in text and "refused" in text and wrong not in text
+    assert not any(e.event_type == dg.DagsterEventType.STEP_UP_FOR_RETRY for e in result.all_events)
+    state = pipeline.sandbox.aurora if credential.startswith("aurora") else pipeline.sandbox.quickbase
+    refused = [e for e in state.log.entries() if e.status in (401, 403)]
+    assert 1 <= len(refused) <= pipeline.resources["aurora"].max_workers  # the requests in flight, none retried
+    assert pipeline.qb_records() == []

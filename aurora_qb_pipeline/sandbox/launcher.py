@@ -3,18 +3,19 @@
 Used by the tests (in-process threads), the demo and the benchmark::
 
     with start_sandbox(projects=50, time_scale=0.05) as sandbox:
-        os.environ.update(sandbox.env())          # the pipeline now talks to the sandbox
-        resources = sandbox.resources("x.duckdb")  # or wire resources explicitly (tests)
+        env = sandbox.env()  # the variables that point the pipeline at this sandbox
 
+:meth:`Sandbox.env` is the whole contract with the pipeline: the pipeline side builds its
+settings and resources from it (the sandbox imports nothing of the pipeline but ``api_facts``).
 ``aurora-qb sandbox`` runs the same thing in the foreground for ``dagster dev`` sessions.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any, Optional
+from typing import Any
 
-from ..settings import client_timing, storage_resources
+from ..api_facts import AURORA_RATE_LIMIT, QUICKBASE_RATE_LIMIT
 from .aurora import AuroraState
 from .aurora import create_app as create_aurora_app
 from .common import SandboxConfig, ServerThread
@@ -58,44 +59,6 @@ class Sandbox:
             "AURORA_QB_TIME_SCALE": repr(self.time_scale),
         }
 
-    def _client_settings(self, rate_limit_db: Optional[str], overrides: dict[str, Any]) -> dict[str, Any]:
-        return {**client_timing(self.time_scale), "rate_limit_db": rate_limit_db, **overrides}
-
-    def aurora_client(self, rate_limit_db: Optional[str] = None, **overrides: Any):
-        """An AuroraClient for this sandbox with explicit values (no EnvVar)."""
-        from ..resources import AuroraClient
-
-        tenant = self.aurora.primary
-        settings = {"rate_window_s": 60.0 * self.time_scale, **overrides}
-        return AuroraClient(
-            base_url=self.aurora_url,
-            tenant_id=tenant.tenant_id,
-            api_token=tenant.token,
-            **self._client_settings(rate_limit_db, settings),
-        )
-
-    def quickbase_client(self, rate_limit_db: Optional[str] = None, **overrides: Any):
-        """A QuickbaseClient for this sandbox's table with explicit values (no EnvVar)."""
-        from ..resources import QuickbaseClient
-
-        settings = {"rate_window_s": 10.0 * self.time_scale, **overrides}
-        return QuickbaseClient(
-            base_url=self.quickbase_url,
-            realm_hostname=self.quickbase.realm,
-            user_token=str(self.quickbase.token),
-            table_id=str(self.quickbase.table_id),
-            app_id=str(self.quickbase.app_id),
-            **self._client_settings(rate_limit_db, settings),
-        )
-
-    def resources(self, duckdb_path: str, rate_limit_db: Optional[str] = None) -> dict:
-        """Resources with explicit values (no EnvVar), for tests and the benchmark."""
-        return {
-            "aurora": self.aurora_client(rate_limit_db),
-            "quickbase": self.quickbase_client(rate_limit_db),
-            **storage_resources(duckdb_path),
-        }
-
     def configure(self, **settings: Any) -> None:
         """Change latency/fault settings of both servers at once (e.g. fault_5xx_rate=0.2)."""
         self.aurora.config.update(settings)
@@ -133,12 +96,13 @@ def start_sandbox(
         projects=projects,
         designs_per_project=designs_per_project,
         messy_fraction=messy_fraction,
-        config=SandboxConfig(rate_limit=90, rate_window_s=60.0, **common),
+        config=SandboxConfig(rate_limit=AURORA_RATE_LIMIT.requests, rate_window_s=AURORA_RATE_LIMIT.window_s, **common),
     )
     quickbase = QuickbaseState.with_design_table(
         [m for m in MODULE_CATALOGUE if m != MISSING_CHOICE],
         seed=seed,
-        config=SandboxConfig(rate_limit=100, rate_window_s=10.0, **common),
+        config=SandboxConfig(rate_limit=QUICKBASE_RATE_LIMIT.requests, rate_window_s=QUICKBASE_RATE_LIMIT.window_s,
+                              **common),
     )
     aurora_server = ServerThread(create_aurora_app(aurora), port=aurora_port).start()
     quickbase_server = ServerThread(create_quickbase_app(quickbase), port=quickbase_port).start()

@@ -7,7 +7,6 @@ and the schedule stay stopped, so the only runs are the ones a test launches.
 
 from __future__ import annotations
 
-import contextlib
 import os
 import shutil
 import signal
@@ -23,6 +22,7 @@ import pytest
 import requests
 from dagster_graphql import DagsterGraphQLClient
 
+from aurora_qb_pipeline.processes import stop_process_group
 from aurora_qb_pipeline.sandbox.launcher import Sandbox, start_sandbox
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
@@ -77,20 +77,6 @@ def free_port() -> int:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
         return sock.getsockname()[1]
-
-
-def live_group_members(pgid: int) -> list[int]:
-    """Pids of the process group that still run. Zombies do not count: an orphan whose new
-    parent never reaps it stays one, and it holds nothing."""
-    members = []
-    for stat in Path("/proc").glob("[0-9]*/stat"):
-        try:
-            state, _ppid, pgrp = stat.read_text().rsplit(")", 1)[1].split()[:3]
-        except (OSError, IndexError, ValueError):
-            continue  # exited meanwhile
-        if int(pgrp) == pgid and state != "Z":
-            members.append(int(stat.parent.name))
-    return members
 
 
 @dataclass
@@ -159,15 +145,7 @@ class DagsterDev:
 
     def stop(self) -> None:
         """SIGTERM the whole process group, give it time to shut down, then SIGKILL what is left."""
-        pgid = self.process.pid  # start_new_session: the group id is the leader's pid
-        for sig in (signal.SIGTERM, signal.SIGKILL):
-            if live_group_members(pgid):
-                with contextlib.suppress(ProcessLookupError):
-                    os.killpg(pgid, sig)
-            if wait_for(lambda: not live_group_members(pgid) or None, SHUTDOWN_GRACE_S, interval_s=0.2):
-                break
-        self.process.wait(timeout=SHUTDOWN_GRACE_S)
-        survivors = live_group_members(pgid)
+        survivors = stop_process_group(self.process, grace_s=SHUTDOWN_GRACE_S)
         assert not survivors, f"`dagster dev` left processes behind: {survivors}"
 
 

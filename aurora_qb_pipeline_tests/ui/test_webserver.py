@@ -6,11 +6,13 @@ import time
 import pytest
 from dagster import DagsterRunStatus
 
-from aurora_qb_pipeline.assets.staging import projects_partitions
-from aurora_qb_pipeline.automation import RANGE_END, RANGE_START
-from aurora_qb_pipeline.definitions import defs
-from aurora_qb_pipeline.jobs import aurora_quickbase_sync
+from aurora_qb_pipeline.definitions import build_definitions
+from aurora_qb_pipeline.defs.aurora.staging import STAGING_GROUP
+from aurora_qb_pipeline.defs.jobs import aurora_quickbase_sync
+from aurora_qb_pipeline.defs.partitions import RANGE_END, RANGE_START, projects_partitions
+from aurora_qb_pipeline.defs.quickbase.assets import EXPORT_KEY
 from aurora_qb_pipeline.sandbox.launcher import MISSING_CHOICE
+from aurora_qb_pipeline.settings import Settings
 
 from .conftest import poll
 
@@ -19,8 +21,10 @@ pytestmark = pytest.mark.filterwarnings("ignore:Using variable_values:Deprecatio
 RUN_TIMEOUT_S = 120.0
 FINISHED = {DagsterRunStatus.SUCCESS, DagsterRunStatus.FAILURE, DagsterRunStatus.CANCELED}
 
+EXPORT = EXPORT_KEY.to_user_string()
 EXPECTED_ASSETS = {
-    "project_addresses", "designs", "latest_proposals", "design_summaries", "design_arrays", "quickbase_export",
+    "aurora/project_addresses", "aurora/designs", "aurora/latest_proposals", "aurora/design_summaries",
+    "aurora/design_arrays", EXPORT,
 }
 
 REPOSITORY_QUERY = """
@@ -34,6 +38,9 @@ query Repository($selector: RepositorySelector!) {
       assetNodes {
         assetKey { path }
         groupName
+        description
+        owners { ... on TeamAssetOwner { team } }
+        kinds
         partitionDefinition { name }
         assetChecksOrError { ... on AssetChecks { checks { name } } }
       }
@@ -122,14 +129,21 @@ def repository(dagster_dev):
 def test_repository_exposes_assets_and_checks(repository):
     nodes = {"/".join(n["assetKey"]["path"]): n for n in repository["assetNodes"]}
     assert set(nodes) == EXPECTED_ASSETS
-    staging = {key for key, node in nodes.items() if node["groupName"] == "aurora_staging"}
-    assert staging == EXPECTED_ASSETS - {"quickbase_export"}
+    staging = {key for key, node in nodes.items() if node["groupName"] == STAGING_GROUP}
+    assert staging == EXPECTED_ASSETS - {EXPORT}
     assert {nodes[key]["partitionDefinition"]["name"] for key in staging} == {projects_partitions.name}
+    # every asset says what it is, who owns it and what it touches; no two share a description
+    assert all(node["description"] for node in nodes.values())
+    assert len({node["description"] for node in nodes.values()}) == len(nodes)
+    assert all(node["owners"] == [{"team": "integrations"}] for node in nodes.values())
+    assert all({"aurora", "duckdb"} <= set(nodes[key]["kinds"]) for key in staging)
+    assert {"quickbase", "duckdb"} <= set(nodes[EXPORT]["kinds"])
 
     shown = {(key, check["name"]) for key, node in nodes.items() for check in node["assetChecksOrError"]["checks"]}
-    defined = {(k.asset_key.to_user_string(), k.name) for k in defs.resolve_asset_graph().asset_check_keys}
+    graph = build_definitions(Settings()).resolve_asset_graph()
+    defined = {(k.asset_key.to_user_string(), k.name) for k in graph.asset_check_keys}
     assert shown == defined
-    assert ("quickbase_export", "export_without_failures") in shown
+    assert (EXPORT, "export_without_failures") in shown
 
 
 def test_repository_exposes_job_sensors_and_schedule(repository):
@@ -181,7 +195,7 @@ def test_partition_run_through_graphql_syncs_quickbase(dagster_dev, project_part
     assert {"key": "dagster/partition", "value": project_partition} in run["tags"]
     materialized = {("/".join(m["assetKey"]["path"]), m["partition"]) for m in run["assetMaterializations"]}
     assert {key for key, _ in materialized} == EXPECTED_ASSETS
-    assert {partition for key, partition in materialized if key != "quickbase_export"} == {project_partition}
+    assert {partition for key, partition in materialized if key != EXPORT} == {project_partition}
 
     quickbase = dagster_dev.sandbox.quickbase
     design_id_field = quickbase.field_by_label(quickbase.table_id, "Aurora Design ID").id

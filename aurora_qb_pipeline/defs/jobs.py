@@ -2,10 +2,8 @@
 
 import dagster as dg
 
-from .assets.export import EXPORT_GROUP
-from .assets.staging import STAGING_GROUP
-
-sync_selection = dg.AssetSelection.groups(STAGING_GROUP, EXPORT_GROUP)
+from .aurora.staging import STAGING_GROUP
+from .quickbase.assets import EXPORT_GROUP
 
 # Steps of a run take turns anyway (they all write DuckDB, pool "duckdb", and share Aurora's
 # rate budget), so one process per run is enough: no process start per step.
@@ -13,13 +11,12 @@ ONE_PROCESS = dg.in_process_executor
 
 aurora_quickbase_sync = dg.define_asset_job(
     "aurora_quickbase_sync",
-    selection=sync_selection,
+    selection=dg.AssetSelection.groups(STAGING_GROUP, EXPORT_GROUP),
     description="Fetch the selected Aurora projects, validate and stage them, then upsert changed designs into Quickbase.",
-    tags={"dagster/max_retries": "1"},
     executor_def=ONE_PROCESS,
 )
 
-quickbase_export_job = dg.define_asset_job(
+quickbase_export_only = dg.define_asset_job(
     "quickbase_export_only",
     selection=dg.AssetSelection.groups(EXPORT_GROUP),
     description="Send staged designs that changed (or failed last time) to Quickbase, without calling Aurora.",

@@ -9,7 +9,7 @@ from typing import Any, Optional
 
 import dagster as dg
 
-from .jobs import aurora_quickbase_sync
+from .defs.jobs import aurora_quickbase_sync
 
 
 @dataclass
@@ -64,4 +64,3 @@ def tick(
     for request in result.run_requests or []:
         outcome.runs.append(run_job(defs, instance, dict(request.tags)))
     return outcome
-

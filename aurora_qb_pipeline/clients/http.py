@@ -7,7 +7,12 @@
 * retries with tenacity: exponential backoff with jitter on 429, 5xx, timeouts, dropped
   connections and truncated bodies, honouring ``Retry-After`` when the server sends one;
 * errors that name the service, method and path but never a credential: every text that
-  leaves this module passes :meth:`Redactor.redact`.
+  leaves this module passes :meth:`Redactor.redact`;
+* a 401/403 raises :class:`AuthenticationError` at once (never retried), naming the environment
+  variable(s) holding the refused credential, never its value.
+
+Plain Python: nothing here imports Dagster. The Dagster resources in ``defs/resources.py`` wrap
+the clients built on it.
 """
 
 from __future__ import annotations
@@ -55,6 +60,22 @@ class PermanentApiError(ApiError):
 
 class NotFoundError(PermanentApiError):
     pass
+
+
+class AuthenticationError(PermanentApiError):
+    """The service refused the credentials (401) or what they may do (403).
+
+    Retrying cannot help, and every later request would be refused too: callers stop the run at
+    once. ``credential`` names the environment variable(s) to check, never a value."""
+
+    def __init__(self, service: str, method: str, path: str, status: Optional[int], detail: str, credential: str):
+        self.credential = credential
+        super().__init__(service, method, path, status, detail)
+        what = "refused the credentials" if status == 401 else "denied access with the credentials"
+        self.args = (
+            f"{service} {what} in {credential} ({status} on {method} {path}: {detail}). "
+            f"Check the value of {credential}; nothing was retried.",
+        )
 
 
 class RateBudgetExhausted(ApiError):
@@ -212,6 +233,7 @@ class ApiSession:
         rate_limit: Optional[RateLimitSettings],
         secrets: Iterable[Optional[str]],
         error_detail: Callable[[Any], str],
+        credential: str = "the credentials",
         pool_size: int = 8,
     ):
         self.service = service
@@ -221,6 +243,8 @@ class ApiSession:
         self.stats = RequestStats()
         self.redactor = Redactor(secrets)
         self._error_detail = error_detail
+        self._credential = credential
+        self._refused: Optional[AuthenticationError] = None  # once refused, the credential is not sent again
         self._limiter = build_limiter(rate_limit) if rate_limit else None
         self._limiter_name = rate_limit.bucket_key if rate_limit else ""
         # poll a few times per request slot, never slower than 4 times a second
@@ -297,6 +321,8 @@ class ApiSession:
     def _attempt(
         self, method: str, path: str, params, body: Optional[bytes], ok: frozenset, throttle_timeout: Optional[float]
     ) -> tuple[int, Any]:
+        if self._refused is not None:
+            raise self._refused
         shown_path = self.redact(path)
         self._throttle(method, shown_path, throttle_timeout)
         self.stats.add(requests=1)
@@ -338,6 +364,9 @@ class ApiSession:
                 self.stats.add(server_errors=1)
             retry_after = parse_retry_after(resp.headers.get("Retry-After"))
             raise TransientApiError(self.service, method, shown_path, status, detail, retry_after=retry_after)
+        if status in (401, 403):
+            self._refused = AuthenticationError(self.service, method, shown_path, status, detail, self._credential)
+            raise self._refused
         if status == 404:
             raise NotFoundError(self.service, method, shown_path, status, detail)
         raise PermanentApiError(self.service, method, shown_path, status, detail)

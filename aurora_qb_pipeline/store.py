@@ -144,6 +144,10 @@ _DUCKDB_TYPES = {
 }
 
 
+class StagingSchemaMismatch(RuntimeError):
+    """A staged table has other columns than its schema: deterministic, never worth a retry."""
+
+
 def staging_ddl(table: str, schema_model) -> str:
     columns = schema_model.to_schema().columns
     body = ", ".join(f'"{name}" {_DUCKDB_TYPES[str(col.dtype)]}' for name, col in columns.items())
@@ -167,7 +171,7 @@ def ensure_staging_table(duckdb: DuckDBResource, table: str, schema_model) -> No
             ).fetchall()
         ]
     if have != wanted:
-        raise RuntimeError(
+        raise StagingSchemaMismatch(
             f"DuckDB table {STAGING_SCHEMA}.{table} has columns {have}, but the pipeline now stages {wanted}. "
             f"Drop the table (it is re-fetched from Aurora) and materialize its partitions again."
         )

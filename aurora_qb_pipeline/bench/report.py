@@ -1,0 +1,77 @@
+"""The benchmark's table: one row per step and mode, the modes side by side."""
+
+from __future__ import annotations
+
+import os
+import platform
+from typing import Any, Callable
+
+import dagster as dg
+
+from ..api_facts import AURORA_RATE_LIMIT
+
+
+def machine_facts() -> dict[str, Any]:
+    return {"nproc": os.cpu_count(), "python": platform.python_version(), "platform": platform.platform(),
+            "dagster": dg.__version__}
+
+
+def clock(seconds: float) -> str:
+    minutes, secs = divmod(round(seconds), 60)
+    hours, minutes = divmod(minutes, 60)
+    return f"{hours}:{minutes:02d}:{secs:02d}"
+
+
+COLUMNS: list[tuple[str, str, Callable[[dict], str]]] = [
+    ("wall s", "{:>8}", lambda s: f"{s['wall_s']:.2f}"),
+    ("real h:m:s", "{:>10}", lambda s: clock(s["real_world_s"])),
+    ("est h:m:s", "{:>9}", lambda s: clock(s["real_world_est_s"])),
+    ("cpu s", "{:>7}", lambda s: f"{s['cpu_s']:.1f}"),
+    ("Aurora", "{:>7}", lambda s: str(s["aurora_requests"])),
+    ("429", "{:>4}", lambda s: str(s["aurora_429"])),
+    ("QB", "{:>5}", lambda s: str(s["quickbase_requests"])),
+    ("429", "{:>4}", lambda s: str(s["quickbase_429"])),
+    ("upserts", "{:>7}", lambda s: str(s["upsert_requests"])),
+    ("rec/ups", "{:>7}", lambda s: "-" if s["records_per_upsert"] is None else f"{s['records_per_upsert']:g}"),
+    ("bound s", "{:>8}", lambda s: f"{s['aurora_lower_bound_s']:.2f}"),
+    ("x bound", "{:>7}", lambda s: "-" if s["ratio_to_lower_bound"] is None else f"{s['ratio_to_lower_bound']:.2f}"),
+    ("RSS MB", "{:>7}", lambda s: f"{s['peak_rss_mb']:.0f}"),
+]
+
+
+def format_table(report: dict[str, Any]) -> str:
+    """Rows grouped by step, one per mode, so the modes stand side by side."""
+    modes = report["modes"]
+    labels: dict[str, str] = {}  # step key -> label, in the order the modes ran them
+    for result in modes.values():
+        for step in result["steps"]:
+            labels.setdefault(step["key"], step["label"])
+    header = f"{'step':<46} {'mode':<11} " + " ".join(fmt.format(name) for name, fmt, _ in COLUMNS)
+    lines = [header, "-" * len(header)]
+    for key, label in labels.items():
+        for name, result in modes.items():
+            step = next((s for s in result["steps"] if s["key"] == key), None)
+            if step:
+                cells = " ".join(fmt.format(render(step)) for _, fmt, render in COLUMNS)
+                flag = "" if step["ok"] else "  FAILED"
+                lines.append(f"{label:<46} {name:<11} {cells}{flag}")
+                label = ""
+    config = report["config"]
+    per_step = all(m.get("rss_per_step") for m in modes.values())
+    lines += [
+        "",
+        (f"bound s = Aurora requests (429s excluded) / {AURORA_RATE_LIMIT.requests} per "
+         f"{AURORA_RATE_LIMIT.scaled(config['time_scale']).window_s:g} s "
+         f"(steps under {AURORA_RATE_LIMIT.requests} requests fit in the first window, so their ratio means little);"),
+        (f"real = wall / time scale {config['time_scale']:g}: right for rate-limited waiting, too high for CPU time "
+         "(which does not scale); est = bound / time scale + (wall - bound), taking the rest as unscaled overhead;"),
+        ("cpu s = process CPU, sandbox threads included; RSS = peak resident memory "
+         f"({'of the step' if per_step else 'since the mode started'}), sandbox included."),
+    ]
+    for name, result in modes.items():
+        if "error" in result:
+            lines.append(f"{name}: {result['error']}")
+        else:
+            lines.append(f"{name}: {result['data']}; RSS after setup {result['rss_after_setup_mb']:.0f} MB, "
+                         f"max {result['max_rss_mb']:.0f} MB")
+    return "\n".join(lines)

@@ -1,0 +1,42 @@
+"""``aurora-qb``: serve the sandbox, run the demo or the benchmark, install the test browser.
+
+One module per command group: ``sandbox``, ``demo``, ``browser``; the benchmark's options live
+with it (``aurora_qb_pipeline.bench``). Every option has a help text (``aurora-qb CMD --help``).
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import warnings
+from typing import Optional, Sequence
+
+from .. import bench
+from . import browser, demo, sandbox
+
+
+def build_parser() -> tuple[argparse.ArgumentParser, argparse.ArgumentParser]:
+    """(the aurora-qb parser, its bench subparser)."""
+    parser = argparse.ArgumentParser(prog="aurora-qb", description=__doc__.split("\n\n")[0])
+    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+    sandbox.add_parser(sub)
+    demo.add_parser(sub)
+    browser.add_parser(sub)
+    p = sub.add_parser("bench", help="benchmark the pipeline against the sandbox (see README)",
+                       description=bench.DESCRIPTION)
+    bench.add_arguments(p)
+    return parser, p
+
+
+def main(argv: Optional[Sequence[str]] = None) -> int:
+    warnings.filterwarnings("ignore", message=".*is currently in (beta|preview).*")
+    argv = list(sys.argv[1:] if argv is None else argv)
+    parser, bench_parser = build_parser()
+    args = parser.parse_args(argv)
+    if args.command == "bench":
+        return bench.run(bench.check_args(bench_parser, args), argv[1:])
+    return args.func(args)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,18 @@
+"""HTTP clients of the two APIs, plain Python (no Dagster): they own the wire formats."""
+
+from .aurora import AuroraClient, Page
+from .base import ApiClient, ClientOptions
+from .http import (
+    ApiError,
+    AuthenticationError,
+    NotFoundError,
+    PermanentApiError,
+    RateBudgetExhausted,
+    TransientApiError,
+)
+from .quickbase import QuickbaseClient, UpsertResult
+
+__all__ = [
+    "ApiClient", "ApiError", "AuroraClient", "AuthenticationError", "ClientOptions", "NotFoundError", "Page",
+    "PermanentApiError", "QuickbaseClient", "RateBudgetExhausted", "TransientApiError", "UpsertResult",
+]

@@ -1,0 +1,115 @@
+"""Aurora Solar Sync API client (plain Python, no Dagster).
+
+Owns Aurora's protocol: the bearer key and the tenant in every path, the error body
+(``{"errors": [{"message": ...}]}``), and paging. List endpoints page with ``page``/``per_page``
+and send no paging metadata, so the rule "a page shorter than ``per_page`` is the last one"
+lives here, in :meth:`AuroraClient.pages`, and nowhere else.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass
+from typing import Any, Iterator, Optional
+
+from ..api_facts import AURORA_MAX_PER_PAGE, AURORA_RATE_LIMIT
+from .base import ApiClient, ClientOptions
+from .http import ApiSession, NotFoundError
+
+AURORA_CREDENTIALS = "AURORA_API_TOKEN / AURORA_TENANT_ID"
+
+
+def _aurora_error_detail(body: Any) -> str:
+    """Aurora answers errors as {"errors": [{"message": ...}]}."""
+    if isinstance(body, dict) and isinstance(body.get("errors"), list):
+        return "; ".join(str(e.get("message", e)) for e in body["errors"] if e) or "error"
+    return str(body)[:200]
+
+
+@dataclass(frozen=True)
+class Page:
+    """One page of a list endpoint. ``last``: no page follows it."""
+
+    number: int
+    items: list[dict]
+    last: bool
+
+
+class AuroraClient(ApiClient):
+    """Reads projects, designs, summaries, proposals and design requests of one Aurora tenant.
+
+    The key is sent only in the ``Authorization`` header; key and tenant id are redacted from
+    every error and log line."""
+
+    def __init__(
+        self,
+        *,
+        base_url: str,
+        tenant_id: str,
+        api_token: str,
+        options: ClientOptions = ClientOptions(),
+        per_page: int = AURORA_MAX_PER_PAGE,
+    ):
+        super().__init__(options)
+        self.base_url, self.tenant_id, self._api_token = base_url, tenant_id, api_token
+        self.per_page = max(1, min(per_page, AURORA_MAX_PER_PAGE))
+
+    def _new_session(self) -> ApiSession:
+        return ApiSession(
+            "Aurora",
+            self.base_url,
+            {"Authorization": f"Bearer {self._api_token}"},
+            timeout_s=self.options.timeout_s,
+            retry=self.options.retry,
+            rate_limit=self.options.rate_limit(AURORA_RATE_LIMIT, f"aurora:{self.tenant_id}"),
+            secrets=[self._api_token, self.tenant_id],
+            error_detail=_aurora_error_detail,
+            credential=AURORA_CREDENTIALS,
+            pool_size=max(2, self.options.max_workers),
+        )
+
+    def _get(self, path: str, params: Optional[dict] = None, throttle_timeout: Optional[float] = None) -> Any:
+        url = f"/tenants/{self.tenant_id}{path}"
+        return self._session().request("GET", url, params=params, throttle_timeout=throttle_timeout)[1]
+
+    # --- list endpoints --------------------------------------------------------------------
+
+    def pages(self, collection: str, first_page: int = 1, deadline: Optional[float] = None) -> Iterator[Page]:
+        """Pages of ``/tenants/{tid}/{collection}`` (``projects`` newest first, ``design_requests``
+        most recently submitted first) from ``first_page`` on, ending after the last one.
+
+        ``deadline`` (a ``time.monotonic()`` value): a request waits for the shared rate budget at
+        most until then, else :class:`RateBudgetExhausted` is raised (sensors end their tick early
+        rather than block past Dagster's evaluation limit)."""
+        number = first_page
+        while True:
+            wait = None if deadline is None else max(0.0, deadline - time.monotonic())
+            items = self._get(f"/{collection}", {"page": number, "per_page": self.per_page}, wait)[collection]
+            last = len(items) < self.per_page
+            yield Page(number, items, last)
+            if last:
+                return
+            number += 1
+
+    def iter_projects(self) -> Iterator[dict]:
+        """Every project of the tenant, newest first."""
+        for page in self.pages("projects"):
+            yield from page.items
+
+    # --- single objects -------------------------------------------------------------------
+
+    def get_project(self, project_id: str) -> dict:
+        return self._get(f"/projects/{project_id}")["project"]
+
+    def list_designs(self, project_id: str) -> list[dict]:
+        return self._get(f"/projects/{project_id}/designs")["designs"]
+
+    def get_design_summary(self, design_id: str) -> dict:
+        return self._get(f"/designs/{design_id}/summary")["design"]
+
+    def get_default_proposal(self, design_id: str) -> Optional[dict]:
+        """The design's default proposal, or None when the design has none yet (404)."""
+        try:
+            return self._get(f"/designs/{design_id}/proposals/default")["proposal"]
+        except NotFoundError:
+            return None

@@ -1,0 +1,1 @@
+"""The Aurora side: staging assets (keys ``aurora/...``), their checks, and what starts runs."""

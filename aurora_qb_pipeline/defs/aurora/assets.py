@@ -1,0 +1,113 @@
+"""Aurora staging assets: one dynamic partition per Aurora project, staged in DuckDB.
+
+Every asset fetches what it needs for the projects of its run (one project, or a whole range
+when a backfill runs as a single run), validates the rows with its pandera schema, sets the
+rows that fail aside in ``ops.quarantine`` with the reason, and hands the rest to the DuckDB
+IO manager (schema ``staging``), which replaces exactly those projects' rows (``partition_expr``).
+"""
+
+import dagster as dg
+import pandas as pd
+from dagster_duckdb import DuckDBResource
+
+from ...schemas import DesignArrays, Designs, DesignSummaries, LatestProposals, ProjectAddresses
+from ...transform import array_rows, design_row, project_address_row, proposal_row, summary_row
+from ..resources import AuroraResource
+from ..retries import deterministic_failures
+from .staging import (
+    KEY_PREFIX,
+    KINDS,
+    OWNERS,
+    PARTITION_METADATA,
+    STAGING_ASSET_ARGS,
+    TYPES,
+    ApiStatsDelta,
+    Fetched,
+    describe_design,
+    describe_project,
+    design_keys,
+    fetch_and_stage,
+    fetch_each,
+    quarantine_check,
+    stage,
+)
+
+
+@dg.asset(**STAGING_ASSET_ARGS, key_prefix=KEY_PREFIX, owners=OWNERS, metadata=PARTITION_METADATA, kinds=KINDS,
+          check_specs=[quarantine_check("project_addresses")], dagster_type=TYPES[ProjectAddresses])
+def project_addresses(context: dg.AssetExecutionContext, aurora: AuroraResource, duckdb: DuckDBResource):
+    """Customer and site address of each Aurora project, state/region names resolved with ISO 3166-2."""
+    client = aurora.client
+    yield from fetch_and_stage(
+        context, duckdb, client, "project_addresses", ProjectAddresses, "project_id",
+        context.partition_keys, client.get_project, describe_project,
+        lambda pid, project: [project_address_row(pid, project)],
+    )
+
+
+@dg.asset(**STAGING_ASSET_ARGS, key_prefix=KEY_PREFIX, owners=OWNERS, metadata=PARTITION_METADATA, kinds=KINDS,
+          check_specs=[quarantine_check("designs")], dagster_type=TYPES[Designs])
+def designs(context: dg.AssetExecutionContext, aurora: AuroraResource, duckdb: DuckDBResource):
+    """Every design of each project, with system size in kW (Aurora reports watts)."""
+    client = aurora.client
+    yield from fetch_and_stage(
+        context, duckdb, client, "designs", Designs, "design_id",
+        context.partition_keys, client.list_designs, describe_project,
+        lambda pid, items: [design_row(pid, d) for d in items],
+    )
+
+
+@dg.asset(**STAGING_ASSET_ARGS, key_prefix=KEY_PREFIX, owners=OWNERS, metadata=PARTITION_METADATA, kinds=KINDS,
+          check_specs=[quarantine_check("latest_proposals")], dagster_type=TYPES[LatestProposals],
+          ins={"designs": dg.AssetIn(key=[KEY_PREFIX, "designs"])})
+def latest_proposals(
+    context: dg.AssetExecutionContext, aurora: AuroraResource, duckdb: DuckDBResource, designs: pd.DataFrame
+):
+    """The default (latest) proposal of each design: link and last update. Designs without one have no row."""
+    client = aurora.client
+    yield from fetch_and_stage(
+        context, duckdb, client, "latest_proposals", LatestProposals, "design_id",
+        design_keys(designs), lambda key: client.get_default_proposal(key[1]), describe_design,
+        lambda key, proposal: [proposal_row(key[0], key[1], proposal)] if proposal is not None else [],
+    )
+
+
+@dg.multi_asset(
+    outs={
+        "design_summaries": dg.AssetOut(
+            key_prefix=KEY_PREFIX, owners=OWNERS, metadata=PARTITION_METADATA, kinds=KINDS,
+            dagster_type=TYPES[DesignSummaries],
+            description="One row per design condensing all its arrays: module model (the one with most modules) "
+            "and count, annual energy, azimuth of the largest array and the list of all azimuths.",
+        ),
+        "design_arrays": dg.AssetOut(
+            key_prefix=KEY_PREFIX, owners=OWNERS, metadata=PARTITION_METADATA, kinds=KINDS,
+            dagster_type=TYPES[DesignArrays],
+            description="Every array of every design on its own row: module, count, rating, azimuth, pitch, size.",
+        ),
+    },
+    ins={"designs": dg.AssetIn(key=[KEY_PREFIX, "designs"])},
+    check_specs=[quarantine_check("design_summaries"), quarantine_check("design_arrays")],
+    **STAGING_ASSET_ARGS,
+)
+def design_summaries_and_arrays(
+    context: dg.AssetExecutionContext, aurora: AuroraResource, duckdb: DuckDBResource, designs: pd.DataFrame
+):
+    """Fetches each design's summary once and stages it twice: condensed (design_summaries) and
+    per array (design_arrays)."""
+    client = aurora.client
+    with deterministic_failures():
+        stats = ApiStatsDelta(client)
+        found, failures = fetch_each(
+            client, design_keys(designs), lambda k: client.get_design_summary(k[1]), describe_design
+        )
+        summaries, arrays = Fetched(failures=failures), Fetched()
+        for (pid, did), summary in found:
+            rows = array_rows(pid, did, summary)
+            arrays.rows.extend(rows)
+            summaries.rows.append(summary_row(pid, did, summary, rows))
+        api = stats()
+        yield from stage(context, duckdb, "design_summaries", DesignSummaries, summaries, "design_id", api,
+                         output_name="design_summaries")
+        yield from stage(context, duckdb, "design_arrays", DesignArrays, arrays, "design_id", {},
+                         output_name="design_arrays")

@@ -1,0 +1,53 @@
+"""The project partitions, and run requests that cover ranges of them.
+
+Every trigger (discovery, design requests, the daily reconcile, the benchmark) launches range
+runs with the range tags and names itself in :data:`TRIGGER_TAG`.
+"""
+
+from __future__ import annotations
+
+from typing import Iterable, Optional, Sequence
+
+import dagster as dg
+
+from ..ranges import plan_ranges
+
+projects_partitions = dg.DynamicPartitionsDefinition(name="aurora_projects")
+
+RANGE_START = "dagster/asset_partition_range_start"
+RANGE_END = "dagster/asset_partition_range_end"
+TRIGGER_TAG = "aurora_qb/trigger"
+"""Tag naming what launched a run: discovery, design_requests, daily_reconcile, bench_..."""
+
+
+def range_tags(start: str, end: str, trigger: str) -> dict[str, str]:
+    """Tags of a run over the partitions ``start`` .. ``end`` (inclusive, in partition order)."""
+    return {RANGE_START: start, RANGE_END: end, TRIGGER_TAG: trigger}
+
+
+def range_run_requests(
+    order: Sequence[str], keys: Iterable[str], trigger: str, run_key_suffix: str, max_ranges: int
+) -> list[dg.RunRequest]:
+    """Range runs covering ``keys`` (at most ``max_ranges``); run keys are stable for the same input."""
+    return [
+        dg.RunRequest(run_key=f"{trigger}:{run_key_suffix}:{start}..{end}", tags=range_tags(start, end, trigger))
+        for start, end in plan_ranges(order, keys, max_ranges)
+    ]
+
+
+def known_projects(instance: dg.DagsterInstance) -> list[str]:
+    """Project partition keys in the order they were added."""
+    return list(instance.get_dynamic_partitions(projects_partitions.name))
+
+
+def new_partitions_request(
+    instance: dg.DagsterInstance, project_ids: Iterable[str], known: Optional[Sequence[str]] = None
+) -> tuple[list[str], list[str], list[dg.AddDynamicPartitionsRequest]]:
+    """(new keys, partition order once they are added, the add request). ``project_ids`` keep
+    their order when given as a list; a set is sorted."""
+    known = known_projects(instance) if known is None else list(known)
+    seen = set(known)
+    ordered = project_ids if isinstance(project_ids, list) else sorted(project_ids)
+    new = [p for p in dict.fromkeys(ordered) if p not in seen]
+    requests = [projects_partitions.build_add_request(new)] if new else []
+    return new, known + new, requests

@@ -1,0 +1,79 @@
+"""The Quickbase export asset: staged Aurora designs -> one Quickbase record per design.
+
+It composes the plain functions of :mod:`aurora_qb_pipeline.export`: check the mapping against
+the table, plan (held / refused / unchanged / to send), send in batches under Quickbase's body
+limit, report. See that module for why it is idempotent.
+"""
+
+from typing import Optional
+
+import dagster as dg
+from dagster_duckdb import DuckDBResource
+from pydantic import Field
+
+from ...export import load_candidates, mapping_for, plan_export, report, send, skip_existing
+from ..aurora.staging import DUCKDB_POOL, OWNERS, staging_key
+from ..resources import QuickbaseResource
+from ..retries import deterministic_failures
+
+EXPORT_GROUP = "quickbase"
+EXPORT_KEY = dg.AssetKey(["quickbase", "designs_export"])
+
+# Retries a send whose transient error outlived the client's own retries; state is persisted
+# after every batch, so a retried step resends only what Quickbase has not confirmed.
+EXPORT_RETRY = dg.RetryPolicy(max_retries=2, delay=30, backoff=dg.Backoff.EXPONENTIAL, jitter=dg.Jitter.PLUS_MINUS)
+
+
+class ExportConfig(dg.Config):
+    mapping_file: Optional[str] = Field(default=None, description="Field mapping file (default: the packaged one).")
+    matching_strategy: Optional[str] = Field(
+        default=None, description="Overrides the mapping file's strategy: enrich | replace | skip."
+    )
+    resend_unchanged: bool = Field(default=False, description="Send rows Quickbase already has with this content.")
+    dry_run: bool = Field(default=False, description="Check and plan, send nothing.")
+    max_records_per_request: Optional[int] = Field(
+        default=None, ge=1, description="Cap on records per upsert (default: AURORA_QB_EXPORT_MAX_RECORDS)."
+    )
+    max_request_bytes: Optional[int] = Field(
+        default=None, ge=1024, description="Largest upsert body (default: AURORA_QB_EXPORT_MAX_BYTES)."
+    )
+
+
+@dg.asset(
+    key=EXPORT_KEY,
+    deps=[staging_key(name) for name in ("project_addresses", "designs", "latest_proposals", "design_summaries")],
+    group_name=EXPORT_GROUP,
+    pool=DUCKDB_POOL,
+    owners=OWNERS,
+    kinds={"quickbase", "duckdb"},
+    retry_policy=EXPORT_RETRY,
+)
+def designs_export(
+    context: dg.AssetExecutionContext, config: ExportConfig, quickbase: QuickbaseResource, duckdb: DuckDBResource
+) -> dg.MaterializeResult:
+    """Upserts every staged design whose content changed into the Quickbase table (merge on Aurora Design ID)."""
+    client = quickbase.client
+    with deterministic_failures():
+        mapping = mapping_for(client, config.mapping_file, config.matching_strategy)
+        candidates, last_hash = load_candidates(duckdb)
+        plan = plan_export(candidates, last_hash, mapping, config.resend_unchanged)
+        if not config.dry_run:
+            skip_existing(plan, client)
+        batches = client.batches([r.record for r in plan.to_send], config.max_records_per_request,
+                                 config.max_request_bytes)
+        if config.dry_run:
+            context.log.info(f"dry run: would send {len(plan.to_send)} records in {len(batches)} requests")
+        else:
+            send(plan, client, duckdb, context.run.run_id, batches)
+
+    for failure in plan.tally.failures[:20]:
+        context.log.warning(f"design {failure['design_id']} {failure['status']}: {failure['message']}")
+    figures = report(plan, batches, config.dry_run, client.stats)
+    return dg.MaterializeResult(
+        metadata={
+            **figures,
+            "quickbase_api": dg.MetadataValue.json(figures["quickbase_api"]),
+            "failures": dg.MetadataValue.json(figures["failures"]),
+            "preview": dg.MetadataValue.md(figures["preview"]),
+        }
+    )

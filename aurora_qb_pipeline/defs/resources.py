@@ -1,0 +1,160 @@
+"""Dagster resources: configuration (secrets as ``dg.EnvVar``) around the plain API clients.
+
+``AuroraResource`` and ``QuickbaseResource`` are ``dg.ConfigurableResource``s holding only
+configuration, and a ``client`` (:class:`AuroraClient` / :class:`QuickbaseClient`) made from it on
+first use and closed when the step, run or sensor tick ends. Dagster sees and validates the
+configuration and resolves ``dg.EnvVar`` at run time, so no secret value is ever shown or stored;
+the code that uses a client speaks in domain terms (``aurora.client.get_project(...)``) and the
+clients know nothing of Dagster. (``ConfigurableResourceFactory``, which would hand the client
+itself to assets, is not public API in Dagster 1.13.)
+"""
+
+from __future__ import annotations
+
+import threading
+from typing import Any, Optional
+
+import dagster as dg
+from dagster_duckdb import DuckDBResource
+from dagster_duckdb_pandas import DuckDBPandasIOManager
+from pydantic import Field, PrivateAttr
+
+from ..api_facts import AURORA_MAX_PER_PAGE
+from ..clients import ApiClient, AuroraClient, ClientOptions, QuickbaseClient
+from ..clients.http import RetrySettings
+from ..clients.quickbase import DEFAULT_MAX_REQUEST_BYTES
+from ..settings import SECRET_VARIABLES, Credentials, Settings
+from ..store import STAGING_SCHEMA
+
+
+class _ApiResource(dg.ConfigurableResource):
+    """Client options both API resources share, and the client's life cycle."""
+
+    timeout_s: float = Field(default=30.0, description="Read/connect timeout per request, seconds.")
+    max_attempts: int = Field(default=8, description="Attempts per request for transient errors (first included).")
+    backoff_initial_s: float = Field(default=1.0, description="First backoff step; doubles each retry, with jitter.")
+    backoff_max_s: float = Field(default=60.0, description="Longest single wait between attempts.")
+    time_scale: float = Field(default=1.0, description="Shrinks the rate window (sandbox and benchmark only).")
+    rate_limit_db: Optional[str] = Field(
+        default=None, description="SQLite file of the rate budget shared by every process on this machine."
+    )
+    max_workers: int = Field(default=4, description="Concurrent requests within one step.")
+
+    _client: Optional[ApiClient] = PrivateAttr(default=None)
+    _lock: threading.Lock = PrivateAttr(default_factory=threading.Lock)
+
+    def options(self) -> ClientOptions:
+        retry = RetrySettings(self.max_attempts, self.backoff_initial_s, self.backoff_max_s)
+        return ClientOptions(timeout_s=self.timeout_s, retry=retry, time_scale=self.time_scale,
+                             rate_limit_db=self.rate_limit_db, max_workers=self.max_workers)
+
+    def _make_client(self) -> ApiClient:  # pragma: no cover - defined by each resource
+        raise NotImplementedError
+
+    def _get_client(self) -> Any:
+        """The plain client, made on first use."""
+        if self._client is None:
+            with self._lock:
+                if self._client is None:
+                    self._client = self._make_client()
+        return self._client
+
+    def teardown_after_execution(self, context: dg.InitResourceContext) -> None:
+        if self._client is not None:
+            self._client.close()
+            self._client = None
+
+
+class AuroraResource(_ApiResource):
+    """Aurora Sync API of one tenant."""
+
+    base_url: str = Field(description="Aurora API root.")
+    tenant_id: str = Field(description="Aurora tenant id (secret: an EnvVar).")
+    api_token: str = Field(description="Aurora API key, sent as a bearer token (secret: an EnvVar).")
+    per_page: int = Field(default=AURORA_MAX_PER_PAGE, description="per_page of list endpoints (max 250).")
+
+    @property
+    def client(self) -> AuroraClient:
+        return self._get_client()
+
+    def _make_client(self) -> AuroraClient:
+        return AuroraClient(base_url=self.base_url, tenant_id=self.tenant_id, api_token=self.api_token,
+                            options=self.options(), per_page=self.per_page)
+
+
+class QuickbaseResource(_ApiResource):
+    """One Quickbase table."""
+
+    base_url: str = Field(description="Quickbase API root (without /v1).")
+    realm_hostname: str = Field(description="QB-Realm-Hostname, e.g. mycompany.quickbase.com (secret: an EnvVar).")
+    user_token: str = Field(description="Quickbase user token (secret: an EnvVar).")
+    table_id: str = Field(description="Target table id (secret: an EnvVar).")
+    app_id: Optional[str] = Field(default=None, description="App holding the table.")
+    max_request_bytes: int = Field(default=DEFAULT_MAX_REQUEST_BYTES, description="Largest upsert body sent.")
+    max_records_per_request: Optional[int] = Field(default=None, description="Cap on records per upsert.")
+
+    @property
+    def client(self) -> QuickbaseClient:
+        return self._get_client()
+
+    def _make_client(self) -> QuickbaseClient:
+        return QuickbaseClient(
+            base_url=self.base_url, realm_hostname=self.realm_hostname, user_token=self.user_token,
+            table_id=self.table_id, app_id=self.app_id, options=self.options(),
+            max_request_bytes=self.max_request_bytes, max_records_per_request=self.max_records_per_request,
+        )
+
+
+def client_config(settings: Settings, **overrides: Any) -> dict[str, Any]:
+    """The shared client fields of both resources, from the settings."""
+    options = settings.client_options()
+    return {
+        "timeout_s": options.timeout_s, "max_attempts": options.retry.max_attempts,
+        "backoff_initial_s": options.retry.backoff_initial_s, "backoff_max_s": options.retry.backoff_max_s,
+        "time_scale": options.time_scale, "rate_limit_db": options.rate_limit_db,
+        "max_workers": options.max_workers, **overrides,
+    }
+
+
+def storage_resources(duckdb_file: str) -> dict[str, Any]:
+    """The DuckDB resource (ops tables, export reads) and the IO manager of the staged tables."""
+    return {
+        "duckdb": DuckDBResource(database=duckdb_file),
+        "io_manager": DuckDBPandasIOManager(database=duckdb_file, schema=STAGING_SCHEMA),
+    }
+
+
+def _secrets(credentials: Optional[Credentials]) -> list[Any]:
+    """Each secret as a ``dg.EnvVar`` (read by Dagster at run time), or the explicit values."""
+    return [dg.EnvVar(name) for name in SECRET_VARIABLES] if credentials is None else credentials.values()
+
+
+def aurora_resource(settings: Settings, credentials: Optional[Credentials] = None, **fields: Any) -> AuroraResource:
+    """The Aurora resource; ``fields`` override any field (tests: ``per_page=5``)."""
+    tenant, token, *_ = _secrets(credentials)
+    return AuroraResource(**{"base_url": settings.aurora_base_url, "tenant_id": tenant, "api_token": token,
+                             **client_config(settings), **fields})
+
+
+def quickbase_resource(
+    settings: Settings, credentials: Optional[Credentials] = None, **fields: Any
+) -> QuickbaseResource:
+    """The Quickbase resource; ``fields`` override any field."""
+    *_, realm, user_token, table = _secrets(credentials)
+    return QuickbaseResource(**{
+        "base_url": settings.quickbase_base_url, "realm_hostname": realm, "user_token": user_token,
+        "table_id": table, "app_id": settings.quickbase_app_id,
+        "max_request_bytes": settings.export_max_request_bytes,
+        "max_records_per_request": settings.export_max_records_per_request,
+        **client_config(settings), **fields,
+    })
+
+
+def build_resources(settings: Settings, credentials: Optional[Credentials] = None) -> dict[str, Any]:
+    """Every resource of the code location. ``credentials`` None: each secret is a ``dg.EnvVar``
+    (production, ``dagster dev``); given: explicit values (sandbox, tests, benchmark)."""
+    return {
+        "aurora": aurora_resource(settings, credentials),
+        "quickbase": quickbase_resource(settings, credentials),
+        **storage_resources(settings.duckdb_file),
+    }
