@@ -69,6 +69,7 @@ class Sandbox:
         return [env[k] for k in ("AURORA_TENANT_ID", "AURORA_API_TOKEN", "QB_USER_TOKEN", "QB_REALM_HOSTNAME")]
 
     def stop(self) -> None:
+        self.aurora.close()  # webhook deliveries in flight end with the sandbox
         self.aurora_server.stop()
         self.quickbase_server.stop()
 

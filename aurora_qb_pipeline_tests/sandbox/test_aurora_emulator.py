@@ -1,4 +1,4 @@
-"""Contract tests of the Aurora emulator against /work/shared/reference/aurora_api.md.
+"""Contract tests of the Aurora emulator against what Aurora documents (see README, "The sandbox").
 
 One server (a generated tenant of 300 projects plus a small second tenant) runs in-process for
 the whole module; tests that change settings restore them, tests that change data read counts
