@@ -50,7 +50,7 @@ from .engineering import (
     system_sizes,
 )
 from .equipment import Equipment, choose_equipment, component_id, equipment_of
-from .formats import format_timestamp, parse_timestamp, random_uuid, token_for_tenant
+from .formats import format_iso_ms, format_timestamp, parse_timestamp, random_uuid, token_for_tenant
 from .generator import distribute, generate_tenant
 from .pricing import pricing_for, pricing_plan
 from .records import DesignBundle, TenantData
@@ -59,7 +59,7 @@ __all__ = [
     "ALL_QUIRKS_AT", "APP_URL", "BASE_TIME", "DESIGN_QUIRKS", "DESIGN_REQUEST_STATUSES", "DUPLICATE_DESIGN_NAMES",
     "FIELD_QUIRKS", "HISTORY", "IMAGE_SOURCES", "MODULE_CATALOGUE", "PROJECT_QUIRK_GROUPS", "REJECTION_REASONS",
     "DesignBundle", "Equipment", "ModuleSpec", "Place", "TenantBuilder", "TenantData", "bill_of_materials",
-    "choose_equipment", "component_id", "distribute", "energy_production", "equipment_of", "format_timestamp",
-    "generate_tenant", "is_revisable", "parse_timestamp", "pricing_for", "pricing_plan", "random_uuid",
+    "choose_equipment", "component_id", "distribute", "energy_production", "equipment_of", "format_iso_ms",
+    "format_timestamp", "generate_tenant", "is_revisable", "parse_timestamp", "pricing_for", "pricing_plan", "random_uuid",
     "resimulated", "revise_design", "summarize", "system_sizes", "token_for_tenant",
 ]
