@@ -60,6 +60,6 @@ __all__ = [
     "FIELD_QUIRKS", "HISTORY", "IMAGE_SOURCES", "MODULE_CATALOGUE", "PROJECT_QUIRK_GROUPS", "REJECTION_REASONS",
     "DesignBundle", "Equipment", "ModuleSpec", "Place", "TenantBuilder", "TenantData", "bill_of_materials",
     "choose_equipment", "component_id", "distribute", "energy_production", "equipment_of", "format_iso_ms",
-    "format_timestamp", "generate_tenant", "is_revisable", "parse_timestamp", "pricing_for", "pricing_plan", "random_uuid",
-    "resimulated", "revise_design", "summarize", "system_sizes", "token_for_tenant",
+    "format_timestamp", "generate_tenant", "is_revisable", "parse_timestamp", "pricing_for", "pricing_plan",
+    "random_uuid", "resimulated", "revise_design", "summarize", "system_sizes", "token_for_tenant",
 ]

@@ -141,7 +141,8 @@ def hardware_fields(equipment: Equipment, string_model: Optional[tuple[str, int,
         storage = [{"id": component_id(name), "name": name, "rated_power": rating}]
     if equipment.battery is not None:
         name = BATTERY[0] if equipment.battery == INTEGRATED else AC_COUPLED_BATTERY[0]
-        batteries = [{"id": component_id(name), "name": name, "has_integrated_inverter": equipment.battery == INTEGRATED}
+        integrated = equipment.battery == INTEGRATED
+        batteries = [{"id": component_id(name), "name": name, "has_integrated_inverter": integrated}
                      for _ in range(equipment.batteries)]
     return {"string_inverters": strings, "storage_inverters": storage, "batteries": batteries,
             "storage_selected_operating_mode": equipment.operating_mode}
