@@ -86,8 +86,9 @@ class StateCore(SandboxState):
 
     # --- credentials (see auth.py) --------------------------------------------------------------
     def credential_for(self, token: str) -> Optional[Credential]:
-        with self.lock:
-            return self._credentials.get(token)
+        """What a bearer value grants (None: unknown). Called twice per request (rate limit, auth):
+        a plain dict read, atomic in CPython, so it takes no lock; writers replace whole entries."""
+        return self._credentials.get(token)
 
     def credential_valid(self, credential: Credential) -> bool:
         """Whether a credential still works (partner tokens die with their app's enablement)."""
