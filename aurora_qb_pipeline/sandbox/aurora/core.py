@@ -147,7 +147,9 @@ class StateCore(SandboxState):
 
     def set_tenant_options(self, tenant_id: Optional[str] = None, **values: Any) -> dict[str, Any]:
         """E.g. ``set_tenant_options(tid, design_request_list=False)``: that tenant's list endpoint
-        answers 404 as Aurora's does (None follows :attr:`ServiceConfig.design_request_list`)."""
+        answers 404 as Aurora's does (None follows :attr:`ServiceConfig.design_request_list`);
+        ``pricing=False``: its pricing endpoint answers 403; ``project_list_location=False``: list
+        pages leave ``location`` out (see :class:`~.settings.TenantOptions`)."""
         with self.lock:
             tenant = self.tenant(tenant_id)
             update_config(self._options[tenant.tenant_id], values)

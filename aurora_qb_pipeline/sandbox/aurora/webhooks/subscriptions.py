@@ -131,13 +131,12 @@ def validate(body: dict, current: Optional[Subscription] = None, partner: bool =
 
     ``partner``: a partner application's subscription (messages then name its wrapper)."""
     problems: list[str] = []
-    try:
-        return _validate(body, current, partner, problems)
-    finally:
-        if problems and partner:
-            problems[:] = [p.replace("webhook", "partner_application_webhook", 1) for p in problems]
-        if problems:
-            raise AuroraError(422, problems)
+    checked = _validate(body, current, partner, problems)
+    if problems:
+        if partner:
+            problems = [p.replace("webhook", "partner_application_webhook", 1) for p in problems]
+        raise AuroraError(422, problems)
+    return checked
 
 
 def _validate(body: dict, current: Optional[Subscription], partner: bool, problems: list[str]) -> dict[str, Any]:
