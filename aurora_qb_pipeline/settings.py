@@ -18,6 +18,7 @@ import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Mapping, Optional
+from urllib.parse import parse_qs, urlsplit
 
 from pydantic import Field, field_validator
 from pydantic_settings import BaseSettings, EnvSettingsSource, PydanticBaseSettingsSource, SettingsConfigDict
@@ -25,6 +26,7 @@ from pydantic_settings.sources.utils import parse_env_vars
 
 from .api_facts import QUICKBASE_MAX_REQUEST_BYTES
 from .clients.base import ClientOptions
+from .clients.buckets import is_postgres_url
 from .clients.quickbase import DEFAULT_MAX_REQUEST_BYTES
 
 AURORA_PROD_URL = "https://api.aurorasolar.com"
@@ -48,7 +50,9 @@ class _MappingEnvSource(EnvSettingsSource):
 class Settings(BaseSettings):
     """Everything configurable that is not a secret. Field aliases are the environment variables."""
 
-    model_config = SettingsConfigDict(frozen=True, extra="forbid", populate_by_name=True, case_sensitive=True)
+    # hide_input_in_errors: a refused value (say, a URL with a password in it) is never echoed
+    model_config = SettingsConfigDict(frozen=True, extra="forbid", populate_by_name=True, case_sensitive=True,
+                                      hide_input_in_errors=True)
 
     aurora_base_url: str = Field(AURORA_PROD_URL, alias="AURORA_BASE_URL", description="Aurora API root.")
     quickbase_base_url: str = Field(QB_PROD_URL, alias="QB_BASE_URL", description="Quickbase API root (without /v1).")
@@ -89,12 +93,29 @@ class Settings(BaseSettings):
         None, alias="AURORA_QB_RATE_LIMIT_DB",
         description="SQLite file of the rate budget shared by all processes on this machine.",
     )
+    rate_limit_url: Optional[str] = Field(
+        None, alias="AURORA_QB_RATE_LIMIT_URL",
+        description="Postgres URL of the rate budget shared by every host (wins over the SQLite file). "
+        "No password in it: libpq reads PGPASSWORD or ~/.pgpass.",
+    )
 
     @field_validator("automation_running", mode="before")
     @classmethod
     def _running(cls, value: Any) -> Any:
         if isinstance(value, str):  # AURORA_QB_AUTOMATION=running (or true/1)
             return value.strip().lower() in ("running", "true", "1", "yes", "on")
+        return value
+
+    @field_validator("rate_limit_url")
+    @classmethod
+    def _postgres_without_password(cls, value: Optional[str]) -> Optional[str]:
+        if value:
+            parts = urlsplit(value)
+            if not is_postgres_url(value):
+                raise ValueError("must be a Postgres URL: postgresql://user@host:port/dbname")
+            if parts.password is not None or "password" in parse_qs(parts.query):
+                raise ValueError("must not hold a password (settings are not a secret store): "
+                                 "give it to libpq through PGPASSWORD or ~/.pgpass")
         return value
 
     @classmethod
@@ -134,9 +155,15 @@ class Settings(BaseSettings):
         folder = self.dagster_home or Path(tempfile.gettempdir())
         return str(folder / "aurora_qb_rate_limits.sqlite")
 
+    @property
+    def rate_limit_location(self) -> str:
+        """Where the shared rate budget lives: the Postgres URL if one is set (every host), else
+        the SQLite file (every process on this machine)."""
+        return self.rate_limit_url or self.rate_limit_file
+
     def client_options(self, **overrides: Any) -> ClientOptions:
         """Timeouts, retries and rate budget of both API clients (scaled in the sandbox)."""
-        return ClientOptions.for_time_scale(self.time_scale, self.rate_limit_file, **overrides)
+        return ClientOptions.for_time_scale(self.time_scale, self.rate_limit_location, **overrides)
 
 
 @dataclass(frozen=True)

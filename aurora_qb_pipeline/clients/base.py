@@ -25,7 +25,7 @@ class ClientOptions:
     retry: RetrySettings = field(default_factory=RetrySettings)
     time_scale: float = 1.0
     rate_limit_margin: float = 0.05
-    rate_limit_db: Optional[str] = None  # SQLite file shared by every process; None: this process only
+    rate_limit_db: Optional[str] = None  # SQLite file or Postgres URL shared by all; None: this process only
     max_workers: int = 4
 
     @classmethod

@@ -2,8 +2,8 @@
 
 * one pooled ``requests.Session`` per client;
 * a client-side rate limit (pyrate-limiter) that can be shared by every process on the
-  machine through a file-locked SQLite bucket, so concurrent runs together stay under the
-  service's limit instead of each finding it by 429s;
+  machine through a file-locked SQLite bucket, or by every host through a Postgres bucket, so
+  concurrent runs together stay under the service's limit instead of each finding it by 429s;
 * retries with tenacity: exponential backoff with jitter on 429, 5xx, timeouts, dropped
   connections and truncated bodies, honouring ``Retry-After`` when the server sends one;
 * errors that name the service, method and path but never a credential: every text that
@@ -31,6 +31,8 @@ from typing import Any, Callable, Iterable, Mapping, Optional
 import requests
 from pyrate_limiter import Limiter, Rate, SQLiteBucket
 from tenacity import Retrying, retry_if_exception_type, wait_exponential_jitter
+
+from .buckets import is_postgres_url, postgres_bucket
 
 log = logging.getLogger(__name__)
 
@@ -180,7 +182,9 @@ class RateLimitSettings:
     window_s: float
     margin: float = 0.05
     min_margin_s: float = 0.05
-    db_path: Optional[str] = None  # SQLite file shared by all processes; None = this process only
+    # where the shared bucket lives: a SQLite file (every process on this machine), a Postgres URL
+    # (every host: buckets.py), or None (this process only)
+    db_path: Optional[str] = None
     bucket: str = "default"  # e.g. "aurora:<tenant id>"; stored only as a hash
 
     @property
@@ -193,6 +197,8 @@ def build_limiter(settings: RateLimitSettings) -> Limiter:
     window_s = settings.window_s + max(settings.window_s * settings.margin, settings.min_margin_s)
     window_ms = max(1, int(round(window_s * 1000)))
     rates = [Rate(settings.limit, window_ms)]
+    if is_postgres_url(settings.db_path):
+        return Limiter(postgres_bucket(rates, settings.bucket_key, str(settings.db_path)), buffer_ms=5)
     if settings.db_path:
         Path(settings.db_path).parent.mkdir(parents=True, exist_ok=True)
         bucket = SQLiteBucket.init_from_file(
@@ -245,7 +251,9 @@ class ApiSession:
         self._error_detail = error_detail
         self._credential = credential
         self._refused: Optional[AuthenticationError] = None  # once refused, the credential is not sent again
-        self._limiter = build_limiter(rate_limit) if rate_limit else None
+        self._rate_limit = rate_limit
+        self._limiter: Optional[Limiter] = None  # made on first use, closed by close()
+        self._limiter_lock = threading.Lock()
         self._limiter_name = rate_limit.bucket_key if rate_limit else ""
         # poll a few times per request slot, never slower than 4 times a second
         self._poll_s = min(rate_limit.window_s / rate_limit.limit / 3, 0.25) if rate_limit else 0.0
@@ -258,6 +266,17 @@ class ApiSession:
 
     def close(self) -> None:
         self._session.close()
+        with self._limiter_lock:  # a Postgres bucket holds connections, SQLite a file handle
+            limiter, self._limiter = self._limiter, None
+        if limiter is not None:
+            limiter.close()
+
+    def _shared_limiter(self) -> Limiter:
+        if self._limiter is None:
+            with self._limiter_lock:
+                if self._limiter is None:
+                    self._limiter = build_limiter(self._rate_limit)
+        return self._limiter
 
     def redact(self, text: str) -> str:
         return self.redactor.redact(text)
@@ -307,11 +326,12 @@ class ApiSession:
         was admitted. (The library's blocking mode stamps a waiting request with its planned
         wake-up time, which lets processes that overslept admit more than the limit; its
         ``blocking=False`` mode does not work with the file lock.)"""
-        if self._limiter is None:
+        if self._rate_limit is None:
             return
+        limiter = self._shared_limiter()
         started = time.monotonic()
         deadline = None if timeout is None else started + timeout
-        while not self._limiter.try_acquire(self._limiter_name, blocking=True, timeout=0):
+        while not limiter.try_acquire(self._limiter_name, blocking=True, timeout=0):
             if deadline is not None and time.monotonic() >= deadline:
                 self.stats.add(throttle_wait_s=time.monotonic() - started)
                 raise RateBudgetExhausted(self.service, method, shown_path, None, f"rate budget busy for {timeout}s")

@@ -36,7 +36,8 @@ class _ApiResource(dg.ConfigurableResource):
     backoff_max_s: float = Field(default=60.0, description="Longest single wait between attempts.")
     time_scale: float = Field(default=1.0, description="Shrinks the rate window (sandbox and benchmark only).")
     rate_limit_db: Optional[str] = Field(
-        default=None, description="SQLite file of the rate budget shared by every process on this machine."
+        default=None, description="Where the shared rate budget lives: a SQLite file (every process on this "
+        "machine) or a Postgres URL without password (every host)."
     )
     max_workers: int = Field(default=4, description="Concurrent requests within one step.")
 
