@@ -168,7 +168,7 @@ def test_the_duckdb_pool_keeps_two_runs_launched_together_from_writing_at_once(d
     keys = _ensure_partitions(deployment)
     half = len(keys) // 2
     run_ids = [str(uuid.uuid4()), str(uuid.uuid4())]
-    deployment.sandbox.configure(latency_ms=5000)  # 50 ms a request at this time scale: steps of seconds
+    deployment.sandbox.configure(latency_ms=2000)  # 20 ms a request at this time scale: steps of a second or more
     try:
         launches = [_launch(stack, run_ids[0], keys[0], keys[half - 1]), _launch(stack, run_ids[1], keys[half], keys[-1])]
         for launch in launches:
