@@ -1,6 +1,8 @@
 """Drive the pipeline without the daemon: evaluate a sensor once, apply what it asks for, and
 execute its runs in this process. The demo and the benchmark use it; in production the
-Dagster daemon does the same thing."""
+Dagster daemon does the same thing. With no daemon's run monitoring, :func:`run_job` first ends
+runs whose worker died and frees their pool slots (``recovery.py``), so a run killed earlier
+never blocks the next one."""
 
 from __future__ import annotations
 
@@ -10,6 +12,7 @@ from typing import Any, Optional
 import dagster as dg
 
 from .defs.jobs import aurora_quickbase_sync
+from .recovery import recover
 
 
 @dataclass
@@ -38,6 +41,7 @@ def run_job(
     job_name: Optional[str] = None,
     log_level: str = "WARNING",
 ) -> dg.ExecuteInProcessResult:
+    recover(instance, by="the local runner")  # no daemon here: end runs whose worker died, free their slots
     job = defs.resolve_job_def(job_name or aurora_quickbase_sync.name)
     run_config = {"loggers": {"console": {"config": {"log_level": log_level}}}}
     return job.execute_in_process(instance=instance, tags=tags, run_config=run_config, raise_on_error=False)

@@ -26,6 +26,7 @@ from pydantic_settings.sources.utils import parse_env_vars
 from .api_facts import QUICKBASE_MAX_REQUEST_BYTES
 from .clients.base import ClientOptions
 from .clients.quickbase import DEFAULT_MAX_REQUEST_BYTES
+from .ranges import runtime_budget_s
 
 AURORA_PROD_URL = "https://api.aurorasolar.com"
 QB_PROD_URL = "https://api.quickbase.com"
@@ -133,6 +134,10 @@ class Settings(BaseSettings):
             return str(self.rate_limit_db)
         folder = self.dagster_home or Path(tempfile.gettempdir())
         return str(folder / "aurora_qb_rate_limits.sqlite")
+
+    def run_max_runtime_s(self, projects: int) -> int:
+        """``dagster/max_runtime`` of a range run over ``projects`` projects (``ranges.runtime_budget_s``)."""
+        return runtime_budget_s(projects, self.daily_budget_share, self.time_scale)
 
     def client_options(self, **overrides: Any) -> ClientOptions:
         """Timeouts, retries and rate budget of both API clients (scaled in the sandbox)."""

@@ -15,8 +15,6 @@ import threading
 from typing import Any, Optional
 
 import dagster as dg
-from dagster_duckdb import DuckDBResource
-from dagster_duckdb_pandas import DuckDBPandasIOManager
 from pydantic import Field, PrivateAttr
 
 from ..api_facts import AURORA_MAX_PER_PAGE
@@ -25,6 +23,8 @@ from ..clients.http import RetrySettings
 from ..clients.quickbase import DEFAULT_MAX_REQUEST_BYTES
 from ..settings import SECRET_VARIABLES, Credentials, Settings
 from ..store import STAGING_SCHEMA
+from .run_worker import RunWorker
+from .storage import AtomicDuckDBPandasIOManager, PipelineDuckDB
 
 
 class _ApiResource(dg.ConfigurableResource):
@@ -116,11 +116,14 @@ def client_config(settings: Settings, **overrides: Any) -> dict[str, Any]:
     }
 
 
-def storage_resources(duckdb_file: str) -> dict[str, Any]:
-    """The DuckDB resource (ops tables, export reads) and the IO manager of the staged tables."""
+def storage_resources(duckdb_file: str, run_worker: Optional[RunWorker] = None) -> dict[str, Any]:
+    """The DuckDB resource (ops tables, export reads; it starts the run worker's record and
+    heartbeat), the run worker, and the IO manager of the staged tables (atomic partition writes)."""
+    worker = run_worker or RunWorker()
     return {
-        "duckdb": DuckDBResource(database=duckdb_file),
-        "io_manager": DuckDBPandasIOManager(database=duckdb_file, schema=STAGING_SCHEMA),
+        "run_worker": worker,
+        "duckdb": PipelineDuckDB(database=duckdb_file, run_worker=worker),
+        "io_manager": AtomicDuckDBPandasIOManager(database=duckdb_file, schema=STAGING_SCHEMA),
     }
 
 
@@ -150,11 +153,14 @@ def quickbase_resource(
     })
 
 
-def build_resources(settings: Settings, credentials: Optional[Credentials] = None) -> dict[str, Any]:
+def build_resources(
+    settings: Settings, credentials: Optional[Credentials] = None, run_worker: Optional[RunWorker] = None
+) -> dict[str, Any]:
     """Every resource of the code location. ``credentials`` None: each secret is a ``dg.EnvVar``
-    (production, ``dagster dev``); given: explicit values (sandbox, tests, benchmark)."""
+    (production, ``dagster dev``); given: explicit values (sandbox, tests, benchmark).
+    ``run_worker``: e.g. a shorter heartbeat interval (tests)."""
     return {
         "aurora": aurora_resource(settings, credentials),
         "quickbase": quickbase_resource(settings, credentials),
-        **storage_resources(settings.duckdb_file),
+        **storage_resources(settings.duckdb_file, run_worker),
     }

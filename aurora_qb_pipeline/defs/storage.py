@@ -1,0 +1,78 @@
+"""DuckDB resources that survive a killed run: atomic partition writes, and the run worker's record.
+
+* :class:`AtomicDuckDBPandasIOManager`: ``dagster-duckdb``'s IO manager replaces a partition
+  slice with a ``DELETE`` and then an ``INSERT`` on one connection in autocommit mode, two
+  transactions (dagster-io/dagster#14091): a run killed between the two leaves the projects of its
+  range with no rows at all, and a step that failed there kept the file's lock until garbage
+  collection. Here the delete and the insert are one transaction, rolled back (and the
+  connection closed) on any error, so a killed writer leaves the previous rows, which DuckDB
+  keeps when it replays its write-ahead log on the next open.
+* :class:`PipelineDuckDB`: the ``duckdb`` resource every step of the pipeline uses (staging,
+  checks, export). It depends on :class:`~.run_worker.RunWorker`, so Dagster starts the worker
+  record and heartbeat at the start of every run without each asset naming another resource.
+"""
+
+
+import contextlib
+from contextlib import contextmanager
+from typing import Iterator
+
+import dagster as dg
+from dagster._core.storage.db_io_manager import DbIOManager  # not exported; dagster is pinned exactly
+from dagster_duckdb import DuckDBResource
+from dagster_duckdb.io_manager import DuckDbClient, _get_cleanup_statement
+from dagster_duckdb_pandas import DuckDBPandasIOManager
+
+from .run_worker import RunWorker
+
+
+class AtomicDuckDbClient(DuckDbClient):
+    """``DuckDbClient`` whose connection is one transaction: committed when the IO manager's work
+    on it succeeded, rolled back otherwise, closed in every case."""
+
+    @staticmethod
+    def delete_table_slice(context, table_slice, connection) -> None:
+        # the stock client runs the delete and ignores "no such table"; in a transaction that error
+        # would abort the transaction, so look first
+        found = connection.execute(
+            "select count(*) from information_schema.tables where table_schema = ? and table_name = ?",
+            [table_slice.schema, table_slice.table],
+        ).fetchone()
+        if found and found[0]:
+            connection.execute(_get_cleanup_statement(table_slice))
+
+    @staticmethod
+    @contextmanager
+    def connect(context, table_slice) -> Iterator:
+        with DuckDbClient.connect(context, table_slice) as conn:
+            try:
+                conn.execute("begin transaction")
+                yield conn
+                conn.execute("commit")
+            except BaseException:
+                with contextlib.suppress(Exception):
+                    conn.execute("rollback")
+                raise
+            finally:
+                conn.close()
+
+
+class AtomicDuckDBPandasIOManager(DuckDBPandasIOManager):
+    """``DuckDBPandasIOManager`` replacing a partition slice in one transaction (see module docstring)."""
+
+    def create_io_manager(self, context) -> DbIOManager:
+        return DbIOManager(
+            db_client=AtomicDuckDbClient(),
+            database=self.database,
+            schema=self.schema_,
+            type_handlers=self.type_handlers(),
+            default_load_type=self.default_load_type(),
+            io_manager_name="DuckDBIOManager",
+        )
+
+
+class PipelineDuckDB(DuckDBResource):
+    """The pipeline's DuckDB file (ops tables, reads of staged data). Starting it starts the run
+    worker's record and heartbeat (``run_worker``), once per run."""
+
+    run_worker: dg.ResourceDependency[RunWorker]
