@@ -131,7 +131,7 @@ def _check_run(
     elapsed = now - record.start_time if record.start_time else 0.0
     if status != Status.STARTED or not limit or elapsed <= limit:
         return None
-    problem = f"running for {elapsed:.0f} s, longer than its maximum runtime of {limit:.0f} s"
+    problem = f"running for {elapsed:.0f} s, longer than its maximum runtime of {limit:g} s"
     if dry_run:
         return Finding(**found, problem=problem, worker=worker, action="would end the run and mark it failed")
     launcher = instance.run_launcher

@@ -238,7 +238,8 @@ class SandboxMiddleware:
             state.log.add(entry)
             await response(scope, receive, send)
 
-        await state.gates.pass_through(scope["method"], scope["path"], "before")
+        if await state.gates.pass_through(scope["method"], scope["path"], "before", send):
+            return  # a trickle gate answered
         if cfg.latency_ms or cfg.latency_jitter_ms:
             jitter = (state.roll() * 2 - 1) * cfg.latency_jitter_ms
             await asyncio.sleep(max(0.0, cfg.scaled(cfg.latency_ms + jitter)) / 1000.0)

@@ -10,7 +10,10 @@ holds the next one:
   sent back.
 
 The held request waits (without blocking the server) until :meth:`Gate.release`; a gate holds
-one request only. In process: ``sandbox.quickbase.gates.add("POST", "/v1/records", "after", skip=1)``,
+one request only. A ``trickle`` gate (stage "before") answers instead: a 200 whose body is a
+space every ``TRICKLE_EVERY_S`` until the gate is released, then an empty JSON object. That is a
+connection that hangs while never being idle, so no read timeout of the client ends it: the
+socket hang a run's maximum runtime exists for. In process: ``sandbox.quickbase.gates.add("POST", "/v1/records", "after", skip=1)``,
 then ``gate.wait_reached(timeout)``.
 """
 
@@ -23,6 +26,7 @@ from dataclasses import dataclass, field
 from typing import Optional
 
 STAGES = ("before", "after")
+TRICKLE_EVERY_S = 0.25
 
 
 @dataclass
@@ -31,6 +35,7 @@ class Gate:
     path: re.Pattern
     stage: str
     skip: int = 0
+    trickle: bool = False
     reached: threading.Event = field(default_factory=threading.Event)
     released: threading.Event = field(default_factory=threading.Event)
     seen: int = 0
@@ -50,10 +55,10 @@ class Gates:
         self._lock = threading.Lock()
         self._gates: list[Gate] = []
 
-    def add(self, method: str, path: str, stage: str = "before", skip: int = 0) -> Gate:
-        if stage not in STAGES:
-            raise ValueError(f"stage must be one of {STAGES}, not {stage!r}")
-        gate = Gate(method.upper(), re.compile(path), stage, skip)
+    def add(self, method: str, path: str, stage: str = "before", skip: int = 0, trickle: bool = False) -> Gate:
+        if stage not in STAGES or (trickle and stage != "before"):
+            raise ValueError(f"stage must be one of {STAGES} ('before' for a trickle gate), not {stage!r}")
+        gate = Gate(method.upper(), re.compile(path), stage, skip, trickle)
         with self._lock:
             self._gates.append(gate)
         return gate
@@ -74,13 +79,23 @@ class Gates:
                         return gate
         return None
 
-    async def pass_through(self, method: str, path: str, stage: str) -> None:
-        """Hold the request here if a gate is set for it, until that gate is released."""
+    async def pass_through(self, method: str, path: str, stage: str, send=None) -> bool:
+        """Hold the request here if a gate is set for it, until that gate is released. True if a
+        trickle gate answered it (nothing more to do), False to go on."""
         if not self._gates:
-            return
+            return False
         gate = self._take(method, path, stage)
         if gate is None:
-            return
+            return False
         gate.reached.set()
+        if gate.trickle and send is not None:
+            await send({"type": "http.response.start", "status": 200,
+                        "headers": [(b"content-type", b"application/json")]})
+            while not gate.released.is_set():
+                await send({"type": "http.response.body", "body": b" ", "more_body": True})
+                await asyncio.sleep(TRICKLE_EVERY_S)
+            await send({"type": "http.response.body", "body": b"{}", "more_body": False})
+            return True
         while not gate.released.is_set():
             await asyncio.sleep(0.01)
+        return False
