@@ -91,7 +91,8 @@ def recover(instance: dg.DagsterInstance, dry_run: bool = False, by: str = "auro
         finding = _check_run(instance, record, now, stale_after, dry_run, by)
         if finding:
             report.findings.append(finding)
-    report.findings += _free_slots(instance, stale_after, dry_run)
+    ending = {f.run_id for f in report.findings}  # in a dry run they are still in progress
+    report.findings += _free_slots(instance, stale_after, dry_run, ending)
     return report
 
 
@@ -141,8 +142,9 @@ def _check_run(
     return Finding(**found, problem=problem, worker=worker, action=action)
 
 
-def _free_slots(instance: dg.DagsterInstance, stale_after: float, dry_run: bool) -> list[Finding]:
-    """Free the pool slots (and queued slot requests) of runs that ended or no longer exist."""
+def _free_slots(instance: dg.DagsterInstance, stale_after: float, dry_run: bool, ending: set[str]) -> list[Finding]:
+    """Free the pool slots (and queued slot requests) of runs that ended or no longer exist, or
+    that this pass ends (``ending``)."""
     storage = instance.event_log_storage
     if not storage.supports_global_concurrency_limits:
         return []
@@ -155,14 +157,15 @@ def _free_slots(instance: dg.DagsterInstance, stale_after: float, dry_run: bool)
     for run_id in sorted(storage.get_concurrency_run_ids() | set(held)):
         record = instance.get_run_record_by_id(run_id)
         run = record.dagster_run if record else None
-        if run is not None and not run.is_finished:
-            continue  # in progress: _check_run decided about it
-        if run is not None:
+        if run is not None and not run.is_finished and run_id not in ending:
+            continue  # in progress and alive: _check_run left it alone
+        if run is not None and run_id not in ending:
             verdict = judge(run_id, run.tags, record.start_time, stale_after_s=stale_after)
             if verdict.record is not None and verdict.same_host and process_alive(verdict.record):
                 continue  # its worker still runs (e.g. finishing a step after a forced failure)
         slots = ", ".join(held.get(run_id, [])) or "queued slot requests only"
-        problem = f"run {'ended ' + run.status.value if run else 'no longer exists'} but holds pool slots: {slots}"
+        state = "no longer exists" if run is None else "is ending" if not run.is_finished else f"ended {run.status.value}"
+        problem = f"run {state} but holds pool slots: {slots}"
         if not dry_run:
             storage.free_concurrency_slots_for_run(run_id)
         findings.append(Finding(run_id, run.job_name if run else "?", run.status.value if run else "missing",

@@ -124,7 +124,8 @@ def test_recover_ends_dead_runs_frees_their_slots_and_leaves_live_ones(home_inst
 
     dry = recover(home_instance, dry_run=True)
     assert {(f.run_id, f.action) for f in dry.findings} == {
-        (dead.run_id, "would mark failed"), (canceling.run_id, "would mark canceled")}
+        (dead.run_id, "would mark failed"), (canceling.run_id, "would mark canceled"),
+        (dead.run_id, "would free its slots")}
     assert home_instance.get_run_by_id(dead.run_id).status == Status.STARTED
 
     report = recover(home_instance, by="a test")

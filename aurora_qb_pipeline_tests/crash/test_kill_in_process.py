@@ -109,9 +109,10 @@ def test_killed_in_staging_then_the_next_run_converges(tmp_path, reference):
 
         listed = subprocess.run([sys.executable, "-m", "aurora_qb_pipeline.cli", "recover", "--home", str(home),
                                  "--dry-run", "--json"], cwd=REPO_ROOT, capture_output=True, text=True, check=True)
-        (finding,) = json.loads(listed.stdout)["findings"]
+        finding, slot = json.loads(listed.stdout)["findings"]
         assert (finding["run_id"], finding["status"], finding["action"]) == (dead, "STARTED", "would mark failed")
         assert "is gone" in finding["problem"]
+        assert (slot["run_id"], slot["action"]) == (dead, "would free its slots") and "duckdb" in slot["problem"]
         assert runs_by_status(home)["STARTED"][0].run_id == dead  # a dry run changes nothing
 
         assert cli_main(["recover", "--home", str(home)]) == 0
