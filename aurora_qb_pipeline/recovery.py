@@ -161,10 +161,11 @@ def _free_slots(instance: dg.DagsterInstance, stale_after: float, dry_run: bool,
             continue  # in progress and alive: _check_run left it alone
         if run is not None and run_id not in ending:
             verdict = judge(run_id, run.tags, record.start_time, stale_after_s=stale_after)
-            if verdict.record is not None and verdict.same_host and process_alive(verdict.record):
+            if verdict.record is not None and verdict.local and process_alive(verdict.record):
                 continue  # its worker still runs (e.g. finishing a step after a forced failure)
         slots = ", ".join(held.get(run_id, [])) or "queued slot requests only"
-        state = "no longer exists" if run is None else "is ending" if not run.is_finished else f"ended {run.status.value}"
+        state = ("no longer exists" if run is None else "is ending" if not run.is_finished
+                 else f"ended {run.status.value}")
         problem = f"run {state} but holds pool slots: {slots}"
         if not dry_run:
             storage.free_concurrency_slots_for_run(run_id)

@@ -4,18 +4,21 @@ Every run of this pipeline writes a *worker record* as the run tag :data:`WORKER
 resources start (``defs/run_worker.py``) and refreshes its ``heartbeat`` every
 :data:`HEARTBEAT_INTERVAL_S` while it runs::
 
-    {"run_id": "...", "host": "worker-7", "pid": 4242, "started": 1767000000.1, "heartbeat": 1767000030.2}
+    {"run_id": "...", "host": "worker-7", "pid": 4242, "started": 1767000000.1, "heartbeat": 1767000030.2,
+     "domain": "worker-7/<boot id>/<pid namespace>"}
 
 ``started`` is the process's start time as the OS reports it, so a pid the OS has since given to
-another process is not mistaken for the worker. ``run_id`` is there because a run retried by the
+another process is not mistaken for the worker; ``domain`` says where that pid means that
+process (:func:`process_domain`). ``run_id`` is there because a run retried by the
 daemon inherits its parent's tags: a record naming another run says nothing about this one.
 
 :func:`judge` turns a record into a verdict, the same way for Dagster's run monitoring (the run
 launcher in ``run_launcher.py``) and for recovery without the daemon (``recovery.py``):
 
-* the worker ran on this host: alive exactly while that process exists (same pid, same start
-  time); a dead process is known at once, without waiting for a heartbeat to go stale;
-* it ran on another host (another container, a Kubernetes pod): alive while its heartbeat is
+* the worker ran here (this host, boot and pid namespace): alive exactly while that process
+  exists (same pid, same start time); a dead process is known at once, without waiting for a
+  heartbeat to go stale;
+* it ran elsewhere (another host, container or Kubernetes pod): alive while its heartbeat is
   younger than ``stale_after_s``;
 * no record for this run: the worker died before its resources started (or the run is from a
   version that did not record one); it counts as dead once the run has been started for
@@ -25,9 +28,10 @@ launcher in ``run_launcher.py``) and for recovery without the daemon (``recovery
 from __future__ import annotations
 
 import json
+import os
 import socket
 import time
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 from typing import Mapping, Optional
 
 import psutil
@@ -43,6 +47,20 @@ STALE_AFTER_S = 180.0
 beats: a loaded database or a long garbage collection does not make a live worker look dead)."""
 
 
+def process_domain() -> str:
+    """Where a pid means the same process: this host's name, boot and pid namespace. Two pods of
+    one Kubernetes node can share a host name but not a pid namespace; a rebooted host keeps its
+    name but not its boot id."""
+    parts = [socket.gethostname()]
+    try:
+        with open("/proc/sys/kernel/random/boot_id") as boot:
+            parts.append(boot.read().strip())
+        parts.append(str(os.stat("/proc/self/ns/pid").st_ino))
+    except OSError:  # not Linux: the host name is all there is
+        pass
+    return "/".join(parts)
+
+
 @dataclass(frozen=True)
 class WorkerRecord:
     run_id: str
@@ -50,14 +68,21 @@ class WorkerRecord:
     pid: int
     started: float
     heartbeat: float
+    domain: str = ""
 
     @classmethod
     def of_this_process(cls, run_id: str, now: Optional[float] = None) -> "WorkerRecord":
         me = psutil.Process()
-        return cls(run_id, socket.gethostname(), me.pid, me.create_time(), time.time() if now is None else now)
+        return cls(run_id, socket.gethostname(), me.pid, me.create_time(), time.time() if now is None else now,
+                   process_domain())
 
     def beat(self, now: Optional[float] = None) -> "WorkerRecord":
-        return WorkerRecord(self.run_id, self.host, self.pid, self.started, time.time() if now is None else now)
+        return replace(self, heartbeat=time.time() if now is None else now)
+
+    @property
+    def local(self) -> bool:
+        """Whether its pid can be looked up from here (same host, boot and pid namespace)."""
+        return self.domain == process_domain() if self.domain else self.host == socket.gethostname()
 
     def dump(self) -> str:
         return json.dumps(asdict(self), sort_keys=True)
@@ -70,7 +95,7 @@ class WorkerRecord:
         try:
             values = json.loads(raw)
             return cls(str(values["run_id"]), str(values["host"]), int(values["pid"]), float(values["started"]),
-                       float(values["heartbeat"]))
+                       float(values["heartbeat"]), str(values.get("domain", "")))
         except (ValueError, KeyError, TypeError):
             return None
 
@@ -109,8 +134,9 @@ class Verdict:
     record: Optional[WorkerRecord] = None
 
     @property
-    def same_host(self) -> bool:
-        return self.record is not None and self.record.host == socket.gethostname()
+    def local(self) -> bool:
+        """Whether its worker's pid can be looked up (and signalled) from here."""
+        return self.record is not None and self.record.local
 
 
 def judge(
@@ -130,7 +156,7 @@ def judge(
             return Verdict(False, f"no worker has recorded a heartbeat in the {age:.0f} s since the run started")
         return Verdict(True, f"started {age:.0f} s ago; its worker has not recorded itself yet")
     silent = now - record.heartbeat
-    if record.host == socket.gethostname():
+    if record.local:
         if process_alive(record):
             return Verdict(True, f"{record.where} is running", record)
         return Verdict(False, f"its worker, {record.where}, is gone (last heartbeat {silent:.0f} s ago)", record)

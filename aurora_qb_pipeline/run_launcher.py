@@ -102,9 +102,9 @@ class MonitoredRunLauncher(dg.DefaultRunLauncher):
             asked = super().terminate(run_id)
         except Exception:
             asked = False
-            if not (verdict.same_host and verdict.alive):
+            if not (verdict.local and verdict.alive):
                 raise
-        if not (verdict.same_host and verdict.alive and verdict.record is not None):
+        if not (verdict.local and verdict.alive and verdict.record is not None):
             return asked
         return kill_if_still_running(self._instance, run, verdict, self.terminate_grace_s if asked else 0.0) or asked
 

@@ -6,6 +6,7 @@ never blocks the next one."""
 
 from __future__ import annotations
 
+import logging
 from dataclasses import dataclass, field
 from typing import Any, Optional
 
@@ -13,6 +14,8 @@ import dagster as dg
 
 from .defs.jobs import aurora_quickbase_sync
 from .recovery import recover
+
+log = logging.getLogger(__name__)
 
 
 @dataclass
@@ -41,7 +44,10 @@ def run_job(
     job_name: Optional[str] = None,
     log_level: str = "WARNING",
 ) -> dg.ExecuteInProcessResult:
-    recover(instance, by="the local runner")  # no daemon here: end runs whose worker died, free their slots
+    """Execute a job in this process, first recovering from runs that died (``recovery.py``)."""
+    # no daemon here: end runs whose worker died and free their pool slots, or this run would wait behind them
+    for finding in recover(instance, by="the local runner").findings:
+        log.warning("recovered run %s (%s): %s; %s", finding.run_id, finding.job_name, finding.problem, finding.action)
     job = defs.resolve_job_def(job_name or aurora_quickbase_sync.name)
     run_config = {"loggers": {"console": {"config": {"log_level": log_level}}}}
     return job.execute_in_process(instance=instance, tags=tags, run_config=run_config, raise_on_error=False)

@@ -4,6 +4,7 @@ make every run record its worker. The kill tests themselves are in ``crash/``.""
 
 import json
 import socket
+from dataclasses import replace
 import subprocess
 import sys
 import time
@@ -17,10 +18,11 @@ from dagster._core.test_utils import create_run_for_test
 from aurora_qb_pipeline.cli import main as cli_main
 from aurora_qb_pipeline.definitions import build_definitions
 from aurora_qb_pipeline.defs.partitions import MAX_RUNTIME_TAG, RANGE_END, RANGE_START, range_run_requests
+from aurora_qb_pipeline.defs.run_worker import WorkerHeartbeat
 from aurora_qb_pipeline.instance import open_instance, prepare_dagster_home
 from aurora_qb_pipeline.ranges import projects_per_day, runtime_budget_s
 from aurora_qb_pipeline.recovery import recover
-from aurora_qb_pipeline.run_health import WORKER_TAG, WorkerRecord, judge, process_alive
+from aurora_qb_pipeline.run_health import WORKER_TAG, WorkerRecord, judge, process_alive, process_domain
 from aurora_qb_pipeline.run_launcher import MonitoredRunLauncher
 from aurora_qb_pipeline.settings import Settings
 
@@ -49,11 +51,12 @@ def finished_pid() -> int:
     return process.pid
 
 
-def record_for(run_id: str, pid: int, host: str = "", heartbeat: float = 0.0) -> WorkerRecord:
+def record_for(run_id: str, pid: int, heartbeat: float = 0.0) -> WorkerRecord:
+    """The record a worker process ``pid`` on this host would write."""
     import psutil
 
     started = psutil.Process(pid).create_time() if process_alive(WorkerRecord(run_id, "", pid, 0, 0)) else 1.0
-    return WorkerRecord(run_id, host or socket.gethostname(), pid, started, heartbeat or time.time())
+    return WorkerRecord(run_id, socket.gethostname(), pid, started, heartbeat or time.time(), process_domain())
 
 
 def started_run(instance, record=None, status=Status.STARTED, **tags):
@@ -77,13 +80,16 @@ def test_verdict_on_this_host_follows_the_process(sleeper):
     assert judge("r1", {WORKER_TAG: alive.dump()}, now - 3600).alive
     gone = judge("r1", {WORKER_TAG: record_for("r1", finished_pid()).dump()}, now)
     assert not gone.alive and "is gone" in gone.reason
-    reused = WorkerRecord("r1", socket.gethostname(), sleeper.pid, alive.started - 500, now)  # same pid, older process
+    reused = replace(alive, started=alive.started - 500)  # the same pid, but another process
     assert not judge("r1", {WORKER_TAG: reused.dump()}, now).alive
+    # the same host name, another pid namespace (a pod beside this one): judged by its heartbeat
+    beside = replace(alive, domain=socket.gethostname() + "/other-boot/1", heartbeat=now - 3600)
+    assert not beside.local and not judge("r1", {WORKER_TAG: beside.dump()}, now - 3600, now=now).alive
 
 
 def test_verdict_on_another_host_follows_the_heartbeat():
     now = time.time()
-    fresh = WorkerRecord("r1", "another-host", 1, 1.0, now - 60)
+    fresh = WorkerRecord("r1", "another-host", 1, 1.0, now - 60, "another-host/boot/1")
     assert judge("r1", {WORKER_TAG: fresh.dump()}, now - 3600, now=now, stale_after_s=180).alive
     stale = judge("r1", {WORKER_TAG: fresh.beat(now - 200).dump()}, now - 3600, now=now, stale_after_s=180)
     assert not stale.alive and "no heartbeat for 200 s" in stale.reason
@@ -166,6 +172,19 @@ def test_recover_command_prints_what_it_found(home_instance, capsys):
 
 
 # --- every run records its worker; range runs carry their budget -----------------------------
+
+
+def test_the_heartbeat_refreshes_the_record_until_stopped(home_instance):
+    run = started_run(home_instance)
+    heartbeat = WorkerHeartbeat(home_instance, run.run_id, interval_s=0.05).start()
+    first = WorkerRecord.parse(home_instance.get_run_by_id(run.run_id).tags[WORKER_TAG])
+    time.sleep(0.5)
+    heartbeat.stop()
+    last = WorkerRecord.parse(home_instance.get_run_by_id(run.run_id).tags[WORKER_TAG])
+    assert first.local and first.pid == last.pid and last.heartbeat > first.heartbeat
+    assert judge(run.run_id, home_instance.get_run_by_id(run.run_id).tags, time.time() - 3600).alive
+    time.sleep(0.2)
+    assert WorkerRecord.parse(home_instance.get_run_by_id(run.run_id).tags[WORKER_TAG]) == last  # stopped
 
 
 def test_every_step_starts_the_run_worker_and_runs_in_the_worker_process():

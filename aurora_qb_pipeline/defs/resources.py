@@ -23,7 +23,6 @@ from ..clients.http import RetrySettings
 from ..clients.quickbase import DEFAULT_MAX_REQUEST_BYTES
 from ..settings import SECRET_VARIABLES, Credentials, Settings
 from ..store import STAGING_SCHEMA
-from .run_worker import RunWorker
 from .storage import AtomicDuckDBPandasIOManager, PipelineDuckDB
 
 
@@ -116,13 +115,11 @@ def client_config(settings: Settings, **overrides: Any) -> dict[str, Any]:
     }
 
 
-def storage_resources(duckdb_file: str, run_worker: Optional[RunWorker] = None) -> dict[str, Any]:
-    """The DuckDB resource (ops tables, export reads; it starts the run worker's record and
-    heartbeat), the run worker, and the IO manager of the staged tables (atomic partition writes)."""
-    worker = run_worker or RunWorker()
+def storage_resources(duckdb_file: str) -> dict[str, Any]:
+    """The DuckDB resource (ops tables, export reads; it keeps each run's worker record and
+    heartbeat) and the IO manager of the staged tables (atomic partition writes)."""
     return {
-        "run_worker": worker,
-        "duckdb": PipelineDuckDB(database=duckdb_file, run_worker=worker),
+        "duckdb": PipelineDuckDB(database=duckdb_file),
         "io_manager": AtomicDuckDBPandasIOManager(database=duckdb_file, schema=STAGING_SCHEMA),
     }
 
@@ -153,14 +150,11 @@ def quickbase_resource(
     })
 
 
-def build_resources(
-    settings: Settings, credentials: Optional[Credentials] = None, run_worker: Optional[RunWorker] = None
-) -> dict[str, Any]:
+def build_resources(settings: Settings, credentials: Optional[Credentials] = None) -> dict[str, Any]:
     """Every resource of the code location. ``credentials`` None: each secret is a ``dg.EnvVar``
-    (production, ``dagster dev``); given: explicit values (sandbox, tests, benchmark).
-    ``run_worker``: e.g. a shorter heartbeat interval (tests)."""
+    (production, ``dagster dev``); given: explicit values (sandbox, tests, benchmark)."""
     return {
         "aurora": aurora_resource(settings, credentials),
         "quickbase": quickbase_resource(settings, credentials),
-        **storage_resources(settings.duckdb_file, run_worker),
+        **storage_resources(settings.duckdb_file),
     }

@@ -8,22 +8,25 @@
   connection closed) on any error, so a killed writer leaves the previous rows, which DuckDB
   keeps when it replays its write-ahead log on the next open.
 * :class:`PipelineDuckDB`: the ``duckdb`` resource every step of the pipeline uses (staging,
-  checks, export). It depends on :class:`~.run_worker.RunWorker`, so Dagster starts the worker
-  record and heartbeat at the start of every run without each asset naming another resource.
+  checks, export). It starts the run's worker record and heartbeat
+  (:class:`~.run_worker.WorkerHeartbeat`), so every run records its worker without each asset
+  naming another resource.
 """
 
 
 import contextlib
 from contextlib import contextmanager
-from typing import Iterator
+from typing import Iterator, Optional
 
 import dagster as dg
 from dagster._core.storage.db_io_manager import DbIOManager  # not exported; dagster is pinned exactly
 from dagster_duckdb import DuckDBResource
 from dagster_duckdb.io_manager import DuckDbClient, _get_cleanup_statement
 from dagster_duckdb_pandas import DuckDBPandasIOManager
+from pydantic import Field, PrivateAttr
 
-from .run_worker import RunWorker
+from ..run_health import HEARTBEAT_INTERVAL_S
+from .run_worker import WorkerHeartbeat
 
 
 class AtomicDuckDbClient(DuckDbClient):
@@ -72,7 +75,21 @@ class AtomicDuckDBPandasIOManager(DuckDBPandasIOManager):
 
 
 class PipelineDuckDB(DuckDBResource):
-    """The pipeline's DuckDB file (ops tables, reads of staged data). Starting it starts the run
-    worker's record and heartbeat (``run_worker``), once per run."""
+    """The pipeline's DuckDB file (ops tables, reads of staged data). Dagster starts it once per
+    run, before any step waits for the ``duckdb`` pool; it then keeps the run's worker record and
+    heartbeat (run tag ``aurora_qb/run_worker``) until the run's resources are torn down."""
 
-    run_worker: dg.ResourceDependency[RunWorker]
+    heartbeat_interval_s: float = Field(
+        default=HEARTBEAT_INTERVAL_S, gt=0, description="Seconds between two heartbeats of the run's worker record."
+    )
+
+    _heartbeat: Optional[WorkerHeartbeat] = PrivateAttr(default=None)
+
+    def setup_for_execution(self, context: dg.InitResourceContext) -> None:
+        if context.run is not None and context.instance is not None:  # not in a sensor tick
+            self._heartbeat = WorkerHeartbeat(context.instance, context.run.run_id, self.heartbeat_interval_s).start()
+
+    def teardown_after_execution(self, context: dg.InitResourceContext) -> None:
+        if self._heartbeat is not None:
+            self._heartbeat.stop()
+            self._heartbeat = None

@@ -13,8 +13,9 @@ The held request waits (without blocking the server) until :meth:`Gate.release`;
 one request only. A ``trickle`` gate (stage "before") answers instead: a 200 whose body is a
 space every ``TRICKLE_EVERY_S`` until the gate is released, then an empty JSON object. That is a
 connection that hangs while never being idle, so no read timeout of the client ends it: the
-socket hang a run's maximum runtime exists for. In process: ``sandbox.quickbase.gates.add("POST", "/v1/records", "after", skip=1)``,
-then ``gate.wait_reached(timeout)``.
+socket hang a run's maximum runtime exists for. In process:
+``gate = sandbox.quickbase.gates.add("POST", "/v1/records", "after", skip=1)``, then
+``gate.wait_reached(timeout)`` and ``gate.release()``.
 """
 
 from __future__ import annotations

@@ -18,7 +18,6 @@ from pathlib import Path
 from aurora_qb_pipeline.definitions import build_definitions
 from aurora_qb_pipeline.defs.partitions import known_projects, range_tags
 from aurora_qb_pipeline.defs.resources import build_resources
-from aurora_qb_pipeline.defs.run_worker import RunWorker
 from aurora_qb_pipeline.defs.storage import AtomicDuckDbClient, AtomicDuckDBPandasIOManager
 from aurora_qb_pipeline.instance import open_instance
 from aurora_qb_pipeline.runner import run_job
@@ -53,10 +52,9 @@ def main() -> int:
     parser.add_argument("home", type=Path)
     parser.add_argument("--max-records", type=int, default=None)
     parser.add_argument("--kill-after-delete", default=None)
-    parser.add_argument("--heartbeat-s", type=float, default=30.0)
     args = parser.parse_args()
     settings = settings_for(args.home, os.environ, args.max_records)
-    resources = build_resources(settings, Credentials.from_env(os.environ), RunWorker(heartbeat_interval_s=args.heartbeat_s))
+    resources = build_resources(settings, Credentials.from_env(os.environ))
     if args.kill_after_delete:
         KillAfterDeleteClient.table = args.kill_after_delete
         resources["io_manager"] = KillAfterDeleteIOManager(database=settings.duckdb_file, schema="staging")
