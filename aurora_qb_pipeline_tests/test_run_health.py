@@ -17,13 +17,14 @@ from dagster._core.test_utils import create_run_for_test
 
 from aurora_qb_pipeline.cli import main as cli_main
 from aurora_qb_pipeline.definitions import build_definitions
-from aurora_qb_pipeline.defs.partitions import MAX_RUNTIME_TAG, RANGE_END, RANGE_START, range_run_requests
+from aurora_qb_pipeline.defs.partitions import MAX_RUNTIME_TAG, RANGE_END, RANGE_START, TRIGGER_TAG, range_run_requests
 from aurora_qb_pipeline.defs.run_worker import WorkerHeartbeat
 from aurora_qb_pipeline.instance import open_instance, prepare_dagster_home
 from aurora_qb_pipeline.ranges import projects_per_day, runtime_budget_s
 from aurora_qb_pipeline.recovery import recover
 from aurora_qb_pipeline.run_health import WORKER_TAG, WorkerRecord, judge, process_alive, process_domain
 from aurora_qb_pipeline.run_launcher import MonitoredRunLauncher
+from aurora_qb_pipeline.runner import RETRY_OF_TAG, recover_and_retry
 from aurora_qb_pipeline.settings import Settings
 
 Status = dg.DagsterRunStatus
@@ -210,3 +211,21 @@ def test_range_runs_carry_a_max_runtime_from_their_size():
     # one project: its own 7 requests plus the nightly reconcile it may queue behind (12 h), +25%, +30 min
     assert runtime_budget_s(1) == pytest.approx(1.25 * (7 / 90 * 60 + 12 * 3600) + 1800, abs=60)
     assert runtime_budget_s(1, time_scale=0.01) < 3600
+
+
+def test_the_local_runner_ends_a_dead_run_and_runs_its_projects_once_more(pipeline):
+    """Without a daemon, ``runner.tick`` does what run monitoring and run retries would: the dead
+    run is marked failed and its range runs again, once."""
+    keys = pipeline.add_projects()
+    instance = pipeline.instance
+    dead = started_run(instance, lambda rid: record_for(rid, finished_pid()),
+                       **{RANGE_START: keys[0], RANGE_END: keys[-1], TRIGGER_TAG: "discovery"})
+    (retry,) = recover_and_retry(pipeline.defs, instance)
+    assert retry.success and retry.dagster_run.tags[RETRY_OF_TAG] == dead.run_id
+    assert (retry.dagster_run.tags[RANGE_START], retry.dagster_run.tags[RANGE_END]) == (keys[0], keys[-1])
+    assert instance.get_run_by_id(dead.run_id).status == Status.FAILURE
+    assert len(pipeline.qb_records()) > 0
+    # a retry whose worker dies too is ended, not run a third time
+    again = started_run(instance, lambda rid: record_for(rid, finished_pid()), **{RETRY_OF_TAG: dead.run_id})
+    assert recover_and_retry(pipeline.defs, instance) == []
+    assert instance.get_run_by_id(again.run_id).status == Status.FAILURE

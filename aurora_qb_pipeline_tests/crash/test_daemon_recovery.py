@@ -10,9 +10,10 @@ the README figure).
 from __future__ import annotations
 
 import os
-import shutil
 import signal
 import time
+from dataclasses import dataclass, field
+from pathlib import Path
 
 import pytest
 import yaml
@@ -21,7 +22,7 @@ from dagster import DagsterRunStatus
 from aurora_qb_pipeline.defs.jobs import aurora_quickbase_sync
 from aurora_qb_pipeline.defs.partitions import MAX_RUNTIME_TAG, RANGE_END, RANGE_START
 from aurora_qb_pipeline.instance import open_instance
-from aurora_qb_pipeline.run_health import record_of, process_alive
+from aurora_qb_pipeline.run_health import process_alive, record_of
 
 from ..ui.conftest import DagsterDev, dagster_dev_env, free_port, poll, start_dagster_dev
 from .conftest import crash_sandbox
@@ -29,12 +30,12 @@ from .support import (
     MAX_RECORDS,
     UPSERT,
     add_projects,
+    export_state,
     held_pool_slots,
     kill_at_gate,
     new_home,
     quickbase_snapshot,
     record_ids,
-    export_state,
     runs_by_status,
     start_sync,
 )
@@ -42,6 +43,15 @@ from .support import (
 pytestmark = [pytest.mark.timeout(420), pytest.mark.filterwarnings("ignore:Using variable_values:DeprecationWarning")]
 FINISHED = {DagsterRunStatus.SUCCESS, DagsterRunStatus.FAILURE, DagsterRunStatus.CANCELED}
 QUICK_MONITORING = {"poll_interval_seconds": 1, "free_slots_after_run_end_seconds": 1}
+
+
+@dataclass
+class Daemon(DagsterDev):
+    """`dagster dev` on a home of its own, the sandbox projects as partitions."""
+
+    home: Path = Path()
+    shipped: bool = False
+    keys: list[str] = field(default_factory=list)
 
 
 @pytest.fixture(scope="module")
@@ -59,15 +69,13 @@ def daemon(tmp_path_factory, request):
         env = {**dagster_dev_env(sandbox, home), "AURORA_QB_RATE_LIMIT_DB": str(home / "rate_limits.sqlite"),
                "AURORA_QB_EXPORT_MAX_RECORDS": str(MAX_RECORDS)}
         port = free_port()
-        server = DagsterDev(start_dagster_dev(port, env, log), port, log_path, sandbox)
+        server = Daemon(start_dagster_dev(port, env, log), port, log_path, sandbox, home=home, shipped=shipped)
         try:
             server.wait_until_ready()
-            server.home, server.shipped = home, shipped
             server.keys = add_projects(home, sandbox)
             yield server
         finally:
             server.stop()
-            shutil.rmtree(home / "storage", ignore_errors=True)
 
 
 def submit(daemon, **tags) -> str:
