@@ -58,10 +58,6 @@ class RecoveryReport:
     checked_runs: int = 0
     findings: list[Finding] = field(default_factory=list)
 
-    @property
-    def changed(self) -> bool:
-        return bool(self.findings) and not self.dry_run
-
 
 def _stale_after(instance: dg.DagsterInstance) -> float:
     launcher = instance.run_launcher
