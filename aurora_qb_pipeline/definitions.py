@@ -26,6 +26,10 @@ def build_definitions(
     return dg.Definitions.merge(
         dg.load_from_defs_folder(path_within_project=Path(__file__).parent),
         dg.Definitions(
+            # every job, the implicit one of the UI's "Materialize" included, runs its steps in the
+            # run worker's process: they take turns on the duckdb pool anyway, and the worker
+            # record (defs/run_worker.py) names the one process that executes the run
+            executor=dg.in_process_executor,
             sensors=build_sensors(settings, tuning),
             schedules=build_schedules(settings),
             resources=resources if resources is not None else build_resources(settings),

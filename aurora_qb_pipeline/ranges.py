@@ -6,6 +6,7 @@ Runs cover *ranges* of the ``aurora_projects`` dynamic partitions; the staging a
 
 from __future__ import annotations
 
+import math
 from typing import Iterable, Sequence
 
 from .api_facts import AURORA_RATE_LIMIT
@@ -51,3 +52,32 @@ def projects_per_day(budget_share: float, requests_per_project: float = REQUESTS
     (90 requests a minute: 129,600 a day, times the share, over ~7 requests a project)."""
     per_day = AURORA_RATE_LIMIT.requests * (24 * 3600 / AURORA_RATE_LIMIT.window_s)
     return int(per_day * budget_share // requests_per_project)
+
+
+# --- how long a range run may take (its dagster/max_runtime) -------------------------------
+
+RUNTIME_MARGIN = 1.25
+"""Slack on the rate-limit floor: retries, backoff, 429s, latency, Dagster's own bookkeeping."""
+
+RUNTIME_FIXED_S = 30 * 60
+"""Time that does not grow with the range: process start, loading the code, the export and checks."""
+
+
+def aurora_floor_s(projects: int, requests_per_project: float = REQUESTS_PER_PROJECT) -> float:
+    """The shortest time Aurora's rate limit allows for the requests of ``projects`` projects."""
+    return projects * requests_per_project / AURORA_RATE_LIMIT.requests * AURORA_RATE_LIMIT.window_s
+
+
+def runtime_budget_s(projects: int, budget_share: float = 0.5, time_scale: float = 1.0) -> int:
+    """``dagster/max_runtime`` of a run over ``projects`` projects, in seconds.
+
+    A run needs its own requests at Aurora's rate limit (7 a project, 90 a minute), and it may
+    queue behind the largest other run: all runs share the rate budget and take turns on the
+    ``duckdb`` pool step by step, and the largest scheduled run is the nightly reconcile, which
+    spends ``budget_share`` of a day's requests (half: 12 hours at the limit). Both, with 25%
+    margin, plus 30 minutes that do not depend on the range: about 15.5 hours for one project,
+    30.5 hours for the largest reconcile, 48 hours for a first discovery of 20,000 projects.
+    Rate-limit time shrinks with the sandbox's ``time_scale``."""
+    waits_behind = aurora_floor_s(projects_per_day(budget_share))
+    scaled = RUNTIME_MARGIN * (aurora_floor_s(projects) + waits_behind) * time_scale
+    return int(math.ceil(scaled + RUNTIME_FIXED_S))

@@ -1,15 +1,27 @@
 """Drive the pipeline without the daemon: evaluate a sensor once, apply what it asks for, and
 execute its runs in this process. The demo and the benchmark use it; in production the
-Dagster daemon does the same thing."""
+Dagster daemon does the same thing. With no daemon's run monitoring, :func:`run_job` first ends
+runs whose worker died and frees their pool slots (``recovery.py``), so a run killed earlier
+never blocks the next one; :func:`tick` also runs their projects once more, as the daemon's run
+retries would."""
 
 from __future__ import annotations
 
+import logging
 from dataclasses import dataclass, field
 from typing import Any, Optional
 
 import dagster as dg
 
 from .defs.jobs import aurora_quickbase_sync
+from .defs.partitions import MAX_RUNTIME_TAG, RANGE_END, RANGE_START, TRIGGER_TAG
+from .recovery import Finding, recover
+
+log = logging.getLogger(__name__)
+
+RETRY_OF_TAG = "aurora_qb/retry_of"
+"""On a run the local runner started again for a run whose worker died: that run's id."""
+RETRIED_TAGS = (RANGE_START, RANGE_END, TRIGGER_TAG, MAX_RUNTIME_TAG, "dagster/partition")
 
 
 @dataclass
@@ -31,6 +43,21 @@ def apply_partition_requests(instance: dg.DagsterInstance, requests) -> list[str
     return added
 
 
+def _recover(instance: dg.DagsterInstance) -> list[Finding]:
+    # no daemon here: end runs whose worker died and free their pool slots, or this run would wait behind them
+    findings = recover(instance, by="the local runner").findings
+    for finding in findings:
+        log.warning("recovered run %s (%s): %s; %s", finding.run_id, finding.job_name, finding.problem, finding.action)
+    return findings
+
+
+def _execute(defs: dg.Definitions, instance: dg.DagsterInstance, tags: dict[str, str], job_name: Optional[str],
+             log_level: str) -> dg.ExecuteInProcessResult:
+    job = defs.resolve_job_def(job_name or aurora_quickbase_sync.name)
+    run_config = {"loggers": {"console": {"config": {"log_level": log_level}}}}
+    return job.execute_in_process(instance=instance, tags=tags, run_config=run_config, raise_on_error=False)
+
+
 def run_job(
     defs: dg.Definitions,
     instance: dg.DagsterInstance,
@@ -38,9 +65,28 @@ def run_job(
     job_name: Optional[str] = None,
     log_level: str = "WARNING",
 ) -> dg.ExecuteInProcessResult:
-    job = defs.resolve_job_def(job_name or aurora_quickbase_sync.name)
-    run_config = {"loggers": {"console": {"config": {"log_level": log_level}}}}
-    return job.execute_in_process(instance=instance, tags=tags, run_config=run_config, raise_on_error=False)
+    """Execute a job in this process, first recovering from runs that died (``recovery.py``)."""
+    _recover(instance)
+    return _execute(defs, instance, tags, job_name, log_level)
+
+
+def recover_and_retry(
+    defs: dg.Definitions, instance: dg.DagsterInstance, log_level: str = "WARNING"
+) -> list[dg.ExecuteInProcessResult]:
+    """What the daemon's run monitoring and ``run_retries`` (one retry) do, for runs executed in
+    process: end the runs whose worker died, then run each of them once more over the same
+    projects (not a run that was itself such a retry)."""
+    retries = []
+    for finding in _recover(instance):
+        run = instance.get_run_by_id(finding.run_id)
+        if finding.action != "marked failed" or run is None or RETRY_OF_TAG in run.tags:
+            continue
+        if not any(job.name == run.job_name for job in defs.resolve_all_job_defs()):
+            continue
+        tags = {key: run.tags[key] for key in RETRIED_TAGS if key in run.tags}
+        log.warning("running the projects of dead run %s again", run.run_id)
+        retries.append(_execute(defs, instance, {**tags, RETRY_OF_TAG: run.run_id}, run.job_name, log_level))
+    return retries
 
 
 def tick(
@@ -50,7 +96,9 @@ def tick(
     cursor: Optional[str] = None,
     resources: Optional[dict[str, Any]] = None,
 ) -> TickOutcome:
-    """One sensor evaluation and the runs it requests, executed one after the other."""
+    """One sensor evaluation and the runs it requests, executed one after the other; first, as the
+    daemon would, runs whose worker died are ended and run once more (:func:`recover_and_retry`)."""
+    retries = recover_and_retry(defs, instance)
     sensor = defs.resolve_sensor_def(sensor_name)
     with dg.build_sensor_context(
         instance=instance, cursor=cursor, definitions=defs, resources=resources or dict(defs.resources or {})
@@ -58,8 +106,8 @@ def tick(
         result = sensor(context)
         cursor = context.cursor
     if isinstance(result, dg.SkipReason):
-        return TickOutcome(cursor, skip_reason=result.skip_message)
-    outcome = TickOutcome(result.cursor or cursor)
+        return TickOutcome(cursor, runs=retries, skip_reason=result.skip_message)
+    outcome = TickOutcome(result.cursor or cursor, runs=retries)
     outcome.new_partitions = apply_partition_requests(instance, result.dynamic_partitions_requests)
     for request in result.run_requests or []:
         outcome.runs.append(run_job(defs, instance, dict(request.tags)))

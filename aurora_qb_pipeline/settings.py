@@ -28,6 +28,7 @@ from .api_facts import QUICKBASE_MAX_REQUEST_BYTES
 from .clients.base import ClientOptions
 from .clients.buckets import is_postgres_url
 from .clients.quickbase import DEFAULT_MAX_REQUEST_BYTES
+from .ranges import runtime_budget_s
 
 AURORA_PROD_URL = "https://api.aurorasolar.com"
 QB_PROD_URL = "https://api.quickbase.com"
@@ -160,6 +161,10 @@ class Settings(BaseSettings):
         """Where the shared rate budget lives: the Postgres URL if one is set (every host), else
         the SQLite file (every process on this machine)."""
         return self.rate_limit_url or self.rate_limit_file
+
+    def run_max_runtime_s(self, projects: int) -> int:
+        """``dagster/max_runtime`` of a range run over ``projects`` projects (``ranges.runtime_budget_s``)."""
+        return runtime_budget_s(projects, self.daily_budget_share, self.time_scale)
 
     def client_options(self, **overrides: Any) -> ClientOptions:
         """Timeouts, retries and rate budget of both API clients (scaled in the sandbox)."""

@@ -1,6 +1,6 @@
-"""``aurora-qb``: serve the sandbox, run the demo or the benchmark, install the test browser.
+"""``aurora-qb``: serve the sandbox, run the demo or the benchmark, recover crashed runs, install the test browser.
 
-One module per command group: ``sandbox``, ``demo``, ``browser``; the benchmark's options live
+One module per command group: ``sandbox``, ``demo``, ``recover``, ``browser``; the benchmark's options live
 with it (``aurora_qb_pipeline.bench``). Every option has a help text (``aurora-qb CMD --help``).
 """
 
@@ -12,7 +12,7 @@ import warnings
 from typing import Optional, Sequence
 
 from .. import bench
-from . import browser, demo, sandbox
+from . import browser, demo, recover, sandbox
 
 
 def build_parser() -> tuple[argparse.ArgumentParser, argparse.ArgumentParser]:
@@ -21,6 +21,7 @@ def build_parser() -> tuple[argparse.ArgumentParser, argparse.ArgumentParser]:
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
     sandbox.add_parser(sub)
     demo.add_parser(sub)
+    recover.add_parser(sub)
     browser.add_parser(sub)
     p = sub.add_parser("bench", help="benchmark the pipeline against the sandbox (see README)",
                        description=bench.DESCRIPTION)

@@ -6,7 +6,7 @@ runs with the range tags and names itself in :data:`TRIGGER_TAG`.
 
 from __future__ import annotations
 
-from typing import Iterable, Optional, Sequence
+from typing import Callable, Iterable, Optional, Sequence
 
 import dagster as dg
 
@@ -16,23 +16,38 @@ projects_partitions = dg.DynamicPartitionsDefinition(name="aurora_projects")
 
 RANGE_START = "dagster/asset_partition_range_start"
 RANGE_END = "dagster/asset_partition_range_end"
+MAX_RUNTIME_TAG = "dagster/max_runtime"
+"""Run monitoring ends a run that has been running longer than this many seconds."""
 TRIGGER_TAG = "aurora_qb/trigger"
 """Tag naming what launched a run: discovery, design_requests, daily_reconcile, bench_..."""
 
 
-def range_tags(start: str, end: str, trigger: str) -> dict[str, str]:
-    """Tags of a run over the partitions ``start`` .. ``end`` (inclusive, in partition order)."""
-    return {RANGE_START: start, RANGE_END: end, TRIGGER_TAG: trigger}
+def range_tags(start: str, end: str, trigger: str, max_runtime_s: Optional[int] = None) -> dict[str, str]:
+    """Tags of a run over the partitions ``start`` .. ``end`` (inclusive, in partition order);
+    ``max_runtime_s``: the run's budget, after which run monitoring ends it (``Settings.run_max_runtime_s``)."""
+    tags = {RANGE_START: start, RANGE_END: end, TRIGGER_TAG: trigger}
+    if max_runtime_s:
+        tags[MAX_RUNTIME_TAG] = str(int(max_runtime_s))
+    return tags
 
 
 def range_run_requests(
-    order: Sequence[str], keys: Iterable[str], trigger: str, run_key_suffix: str, max_ranges: int
+    order: Sequence[str],
+    keys: Iterable[str],
+    trigger: str,
+    run_key_suffix: str,
+    max_ranges: int,
+    max_runtime_s: Optional[Callable[[int], int]] = None,
 ) -> list[dg.RunRequest]:
-    """Range runs covering ``keys`` (at most ``max_ranges``); run keys are stable for the same input."""
-    return [
-        dg.RunRequest(run_key=f"{trigger}:{run_key_suffix}:{start}..{end}", tags=range_tags(start, end, trigger))
-        for start, end in plan_ranges(order, keys, max_ranges)
-    ]
+    """Range runs covering ``keys`` (at most ``max_ranges``); run keys are stable for the same input.
+    ``max_runtime_s(projects)`` sets each run's ``dagster/max_runtime`` from the size of its range."""
+    position = {key: i for i, key in enumerate(order)}
+    requests = []
+    for start, end in plan_ranges(order, keys, max_ranges):
+        budget = max_runtime_s(position[end] - position[start] + 1) if max_runtime_s else None
+        requests.append(dg.RunRequest(run_key=f"{trigger}:{run_key_suffix}:{start}..{end}",
+                                      tags=range_tags(start, end, trigger, budget)))
+    return requests
 
 
 def known_projects(instance: dg.DagsterInstance) -> list[str]:

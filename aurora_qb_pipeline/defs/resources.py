@@ -15,8 +15,6 @@ import threading
 from typing import Any, Optional
 
 import dagster as dg
-from dagster_duckdb import DuckDBResource
-from dagster_duckdb_pandas import DuckDBPandasIOManager
 from pydantic import Field, PrivateAttr
 
 from ..api_facts import AURORA_MAX_PER_PAGE
@@ -25,6 +23,7 @@ from ..clients.http import RetrySettings
 from ..clients.quickbase import DEFAULT_MAX_REQUEST_BYTES
 from ..settings import SECRET_VARIABLES, Credentials, Settings
 from ..store import STAGING_SCHEMA
+from .storage import AtomicDuckDBPandasIOManager, PipelineDuckDB
 
 
 class _ApiResource(dg.ConfigurableResource):
@@ -118,10 +117,11 @@ def client_config(settings: Settings, **overrides: Any) -> dict[str, Any]:
 
 
 def storage_resources(duckdb_file: str) -> dict[str, Any]:
-    """The DuckDB resource (ops tables, export reads) and the IO manager of the staged tables."""
+    """The DuckDB resource (ops tables, export reads; it keeps each run's worker record and
+    heartbeat) and the IO manager of the staged tables (atomic partition writes)."""
     return {
-        "duckdb": DuckDBResource(database=duckdb_file),
-        "io_manager": DuckDBPandasIOManager(database=duckdb_file, schema=STAGING_SCHEMA),
+        "duckdb": PipelineDuckDB(database=duckdb_file),
+        "io_manager": AtomicDuckDBPandasIOManager(database=duckdb_file, schema=STAGING_SCHEMA),
     }
 
 

@@ -8,7 +8,9 @@ The middleware does everything that is not API-specific:
 * fault injection: 5xx answers, hung requests (the client times out), truncated bodies and
   bursts of 429s, drawn from a seeded RNG so a run is reproducible;
 * a request log the tests and the benchmark read (method, path, status, fault, credential id;
-  never the credential itself).
+  never the credential itself);
+* gates that hold one chosen request before or after the API handles it, until a test lets it
+  go (``gates.py``).
 
 ``time_scale`` shrinks every duration the server knows about (rate windows, latency,
 Retry-After) by the same factor, so a test can run 100x faster while the ratios between
@@ -31,9 +33,11 @@ from typing import Any, Callable, Optional
 
 import uvicorn
 from pyrate_limiter import InMemoryBucket, Rate, RateItem
-from starlette.requests import Request
+from starlette.requests import ClientDisconnect, Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
+
+from .gates import Gates
 
 ADMIN_PREFIX = "/_sandbox"
 
@@ -171,6 +175,7 @@ class SandboxState:
     def __init__(self, config: Optional[SandboxConfig] = None) -> None:
         self.config = config or SandboxConfig()
         self.log = RequestLog()
+        self.gates = Gates()  # hold a request at a chosen point (tests; see gates.py)
         self.limiter = ServerRateLimiter(self.config)
         self._rng = random.Random(self.config.seed)
         self._rng_lock = threading.Lock()
@@ -233,6 +238,8 @@ class SandboxMiddleware:
             state.log.add(entry)
             await response(scope, receive, send)
 
+        if await state.gates.pass_through(scope["method"], scope["path"], "before", send):
+            return  # a trickle gate answered
         if cfg.latency_ms or cfg.latency_jitter_ms:
             jitter = (state.roll() * 2 - 1) * cfg.latency_jitter_ms
             await asyncio.sleep(max(0.0, cfg.scaled(cfg.latency_ms + jitter)) / 1000.0)
@@ -277,10 +284,13 @@ class SandboxMiddleware:
         error: Optional[Exception] = None
         try:
             await self.app(scope, receive, capture)
+        except ClientDisconnect:  # the client left (e.g. killed while a gate held its request): no one to answer
+            return
         except Exception as exc:  # Starlette sends its 500 answer, then re-raises for the server to log
             if not captured["started"]:
                 raise
             error = exc
+        await state.gates.pass_through(scope["method"], scope["path"], "after")
         body: bytes = captured["body"]
         fault = None
         if truncate and len(body) > 2:

@@ -32,7 +32,8 @@ def build_daily_reconcile_schedule(settings: Settings) -> dg.ScheduleDefinition:
         when = context.scheduled_execution_time or datetime.now(timezone.utc)
         start, end = daily_slice(order, when.toordinal(), per_day)
         return dg.RunRequest(run_key=f"reconcile:{when.date().isoformat()}",
-                             tags=range_tags(start, end, "daily_reconcile"))
+                             tags=range_tags(start, end, "daily_reconcile", settings.run_max_runtime_s(
+                                 order.index(end) - order.index(start) + 1)))
 
     return daily_reconcile_schedule
 

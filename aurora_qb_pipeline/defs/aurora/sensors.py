@@ -195,7 +195,8 @@ def build_design_request_sensor(settings: Settings, tuning: SensorTuning = Senso
         cursor.deferred = {pid: stamp for pid, stamp in wanted.items() if pid not in fresh and pid in busy}
         to_sync = {pid: stamp for pid, stamp in wanted.items() if pid not in fresh and pid not in busy}
         newest = max(to_sync.values(), default="")
-        runs = range_run_requests(order, to_sync, "design_requests", newest, tuning.max_runs_per_tick)
+        runs = range_run_requests(order, to_sync, "design_requests", newest, tuning.max_runs_per_tick,
+                                  settings.run_max_runtime_s)
         summary = (
             f"read {scan.pages} page(s); {len(to_sync)} project(s) to sync"
             f" ({len(fresh)} already synced since their request, {len(cursor.deferred)} waiting for a run"
@@ -240,7 +241,8 @@ def build_project_discovery_sensor(settings: Settings, tuning: SensorTuning = Se
             return dg.SkipReason(f"no new projects on {pages} page(s)")
         # oldest first, so partitions follow Aurora's creation order
         new, order, partition_requests = new_partitions_request(context.instance, found[::-1], known_order)
-        runs = range_run_requests(order, new, "discovery", new[0], max_ranges=1)
+        runs = range_run_requests(order, new, "discovery", new[0], max_ranges=1,
+                                  max_runtime_s=settings.run_max_runtime_s)
         context.log.info(f"discovered {len(new)} project(s)")
         return dg.SensorResult(run_requests=runs, dynamic_partitions_requests=partition_requests)
 
