@@ -12,10 +12,13 @@ itself to assets, is not public API in Dagster 1.13.)
 from __future__ import annotations
 
 import threading
-from typing import Any, Optional
+from contextlib import closing, contextmanager
+from typing import Any, Iterator, Optional
 
 import dagster as dg
+from dagster._core.storage.db_io_manager import DbIOManager
 from dagster_duckdb import DuckDBResource
+from dagster_duckdb.io_manager import DuckDbClient
 from dagster_duckdb_pandas import DuckDBPandasIOManager
 from pydantic import Field, PrivateAttr
 
@@ -24,7 +27,7 @@ from ..clients import ApiClient, AuroraClient, ClientOptions, QuickbaseClient
 from ..clients.http import RetrySettings
 from ..clients.quickbase import DEFAULT_MAX_REQUEST_BYTES
 from ..settings import SECRET_VARIABLES, Credentials, Settings
-from ..store import STAGING_SCHEMA
+from ..store import STAGING_SCHEMA, HoldPolicy
 
 
 class _ApiResource(dg.ConfigurableResource):
@@ -92,6 +95,10 @@ class QuickbaseResource(_ApiResource):
     app_id: Optional[str] = Field(default=None, description="App holding the table.")
     max_request_bytes: int = Field(default=DEFAULT_MAX_REQUEST_BYTES, description="Largest upsert body sent.")
     max_records_per_request: Optional[int] = Field(default=None, description="Cap on records per upsert.")
+    hold_policy: str = Field(
+        default=HoldPolicy.DESIGN.value,
+        description="Which quarantined rows hold a design back: 'design' (its own) or 'project' (also its address).",
+    )
 
     @property
     def client(self) -> QuickbaseClient:
@@ -116,11 +123,37 @@ def client_config(settings: Settings, **overrides: Any) -> dict[str, Any]:
     }
 
 
+class _ClosingDuckDbClient(DuckDbClient):
+    """The DuckDB IO manager's client, closing its connection when a write fails too (the
+    library closes it only on success, so a failed step kept the file lock until garbage
+    collection and other processes got "Could not set lock on file")."""
+
+    @staticmethod
+    @contextmanager
+    def connect(context, table_slice) -> Iterator:
+        with DuckDbClient.connect(context, table_slice) as conn, closing(conn):
+            yield conn
+
+
+class StagingIOManager(DuckDBPandasIOManager):
+    """``DuckDBPandasIOManager`` whose connections are closed however a step ends."""
+
+    def create_io_manager(self, context) -> DbIOManager:
+        return DbIOManager(
+            db_client=_ClosingDuckDbClient(),
+            database=self.database,
+            schema=self.schema_,
+            type_handlers=self.type_handlers(),
+            default_load_type=self.default_load_type(),
+            io_manager_name="DuckDBIOManager",
+        )
+
+
 def storage_resources(duckdb_file: str) -> dict[str, Any]:
     """The DuckDB resource (ops tables, export reads) and the IO manager of the staged tables."""
     return {
         "duckdb": DuckDBResource(database=duckdb_file),
-        "io_manager": DuckDBPandasIOManager(database=duckdb_file, schema=STAGING_SCHEMA),
+        "io_manager": StagingIOManager(database=duckdb_file, schema=STAGING_SCHEMA),
     }
 
 
@@ -146,6 +179,7 @@ def quickbase_resource(
         "table_id": table, "app_id": settings.quickbase_app_id,
         "max_request_bytes": settings.export_max_request_bytes,
         "max_records_per_request": settings.export_max_records_per_request,
+        "hold_policy": settings.hold_policy.value,
         **client_config(settings), **fields,
     })
 
