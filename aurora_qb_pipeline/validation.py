@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass, field
+from functools import lru_cache
 from typing import Any, Callable, Optional, Sequence
 
 import pandas as pd
@@ -58,6 +59,7 @@ def _canonical(convert: Callable[[Any], Any]) -> Callable[[pd.Series], pd.Series
     return parse
 
 
+@lru_cache(maxsize=None)
 def value_rules_schema(schema: type[_Base]) -> pa.DataFrameSchema:
     """Pass 1 of ``schema``: the value rules of each column's kind, no dtype, no coercion."""
     columns = {}
@@ -91,6 +93,7 @@ def rule_text(check: str) -> str:
     return f"fails {check}"
 
 
+@lru_cache(maxsize=None)
 def field_label(schema: type[_Base], column: str) -> str:
     """``column (Aurora field)`` when the model names another Aurora field for it."""
     source = (schema.to_schema().columns[column].metadata or {}).get("aurora") if column in columns_of(schema) else None
@@ -119,6 +122,11 @@ class Validated:
 
 def empty_frame(schema: type[_Base]) -> pd.DataFrame:
     """A zero-row frame with the schema's columns and dtypes."""
+    return _empty(schema).copy()
+
+
+@lru_cache(maxsize=None)
+def _empty(schema: type[_Base]) -> pd.DataFrame:
     return schema.validate(pd.DataFrame({c: pd.Series(dtype="object") for c in columns_of(schema)}))
 
 
@@ -150,17 +158,24 @@ def validate_rows(schema: type[_Base], rows: Sequence[dict], key_column: Optiona
                                     "value": coerce.preview(value)})
             refused.add((index, column))
             parsed.at[index, column] = None
+    typed: Optional[pd.DataFrame] = None
     try:  # pass 2: the model, on every row, to report all of each row's problems
-        schema.validate(parsed, lazy=True)
+        typed = schema.validate(parsed, lazy=True)
     except pa.errors.SchemaErrors as err:
+        cases = err.failure_cases
+        whole = cases["index"].isna().any() or cases["check"].astype(str).str.contains("dtype").any()
+        typed = None if whole else err.data  # coerced; row failures only, so the other rows are clean
         for index, column, check, value in _row_failures(err):
             if (index, column) not in refused:
                 problems[index].append({"field": field_label(schema, column), "rule": rule_text(check),
                                         "value": coerce.preview(value)})
 
     bad = [i for i, found in enumerate(problems) if found]
-    good = parsed.drop(index=bad).reset_index(drop=True)
-    valid = schema.validate(good)[columns] if len(good) else empty_frame(schema)
+    if typed is None:  # something beyond single rows failed: validate the rest again (raises if it persists)
+        typed = schema.validate(parsed.drop(index=bad)) if len(bad) < len(parsed) else empty_frame(schema)
+    else:
+        typed = typed.drop(index=bad)
+    valid = typed[columns].reset_index(drop=True) if len(typed) else empty_frame(schema)
     rejected = []
     for i in bad:
         unique = list({problem_text(p): p for p in problems[i]}.items())

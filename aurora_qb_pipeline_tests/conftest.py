@@ -7,6 +7,7 @@ from contextlib import contextmanager
 
 import dagster as dg
 import pytest
+from hypothesis import HealthCheck, settings
 
 from aurora_qb_pipeline.definitions import build_definitions
 from aurora_qb_pipeline.defs.jobs import aurora_quickbase_sync
@@ -19,6 +20,15 @@ from aurora_qb_pipeline.settings import Credentials, Settings
 
 warnings.filterwarnings("ignore", category=dg.BetaWarning)
 warnings.filterwarnings("ignore", category=dg.PreviewWarning)
+
+# Hypothesis profiles. "ci" (the default) keeps the property tests to a modest, fixed set of
+# examples; "fuzz" is a long campaign: pytest aurora_qb_pipeline_tests/fuzz --hypothesis-profile=fuzz
+# (README, "Bad input from Aurora"). The end-to-end property runs 1 example per 20 of the profile.
+_COMMON = dict(deadline=None, suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large],
+               print_blob=True)
+settings.register_profile("ci", max_examples=100, derandomize=True, database=None, **_COMMON)
+settings.register_profile("fuzz", max_examples=4000, **_COMMON)
+settings.load_profile("ci")  # --hypothesis-profile, read after this file, overrides it
 
 TIME_SCALE = 0.01  # every rate window, latency and backoff 100x shorter than in production
 EXPORT_OP = EXPORT_KEY.to_python_identifier()  # the export's op name, for run config
