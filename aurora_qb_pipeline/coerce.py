@@ -72,7 +72,7 @@ def as_number(value: Any) -> Any:
         try:
             return float(value)
         except OverflowError:  # an integer beyond float range
-            return math.copysign(math.inf, value)
+            return math.inf if value > 0 else -math.inf
     if isinstance(value, str) and JSON_NUMBER.fullmatch(value.strip()):
         return float(value.strip())  # "1e999" gives inf, refused as not finite
     return INVALID

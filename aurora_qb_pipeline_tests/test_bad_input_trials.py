@@ -4,7 +4,9 @@ with a reason naming it, the field, the value and the rule; every other design r
 no step is retried; malformed answers are asked for once."""
 
 import math
+from contextlib import contextmanager
 
+import dagster as dg
 import pytest
 
 from aurora_qb_pipeline.sandbox.aurora.overrides import corrupt_json
@@ -45,9 +47,12 @@ def _with_arrays(aurora, count, taken):
 
 
 @pytest.fixture
-def trial(tmp_path, instance):
+def trial(tmp_path):
+    @contextmanager
     def start(projects):
-        return corruptible_pipeline(tmp_path, instance, projects=projects, seed=15)
+        with dg.DagsterInstance.ephemeral() as instance:  # in memory: the event log is most of a run's time
+            with corruptible_pipeline(tmp_path, instance, projects=projects, seed=15) as pipeline:
+                yield pipeline
     return start
 
 
