@@ -132,7 +132,8 @@ def exportable(pipeline, hold_policy="design"):
                     "and project_id is not null)") if hold_policy == "project" else ""
     rows = pipeline.query(
         f"""select d.design_id, s.module_model from staging.designs d join staging.design_summaries s using (design_id)
-            where d.design_id not in (select record_key from ops.quarantine where record_key is not null) {project_hold}"""
+            where d.design_id not in (select record_key from ops.quarantine where record_key is not null)
+            {project_hold}"""
     )
     return {d for d, model in rows if model != MISSING_CHOICE}
 

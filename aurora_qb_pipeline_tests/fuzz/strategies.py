@@ -104,7 +104,8 @@ def nest(depth: int) -> Any:
 
 junk = st.one_of(
     st.none(), st.booleans(), st.integers(), st.floats(),
-    st.sampled_from([math.nan, math.inf, -math.inf, 1e308, -1e308, 5e-324, -0.0, 2**63, -(2**63) - 1, 10**40, 10**400, -(10**400)]),
+    st.sampled_from([math.nan, math.inf, -math.inf, 1e308, -1e308, 5e-324, -0.0, 2**63, -(2**63) - 1, 10**40,
+                     10**400, -(10**400)]),
     st.sampled_from(["abc", "2,550", "7200 W", "north", "twelve", "", "   ", "NaN", "Infinity", "-Infinity",
                      "1e999", "0x1F", "\u0661\u0662\u0663", "12.5.3", "true", "null", "[]", "[1, 2]", "{}",
                      "2024-13-45 99:99:99 UTC", "2024-05-01T12:30:00+14:00", "0001-01-01T00:00:00+05:00",

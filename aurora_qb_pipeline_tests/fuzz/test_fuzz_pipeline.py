@@ -58,7 +58,8 @@ def _well_formed(answer, key: str, kind: type) -> bool:
 
 
 def _check(pipeline, result, served: dict, aurora_tenant) -> None:
-    checks_passed = all(c.passed for c in result.get_asset_check_evaluations() if c.check_name != "export_without_failures")
+    checks_passed = all(c.passed for c in result.get_asset_check_evaluations()
+                        if c.check_name != "export_without_failures")
     failures = [e for e in result.all_events if e.event_type == dg.DagsterEventType.STEP_FAILURE]
     assert not retried_steps(result)
     if checks_passed:
@@ -73,7 +74,8 @@ def _check(pipeline, result, served: dict, aurora_tenant) -> None:
 
     for project_id, design_ids in aurora_tenant.project_design_ids.items():
         staged = query("select count(*) from staging.designs where project_id = ?", [project_id])[0][0]
-        held = query("select count(*) from ops.quarantine where asset = 'designs' and project_id = ?", [project_id])[0][0]
+        held = query("select count(*) from ops.quarantine where asset = 'designs' and project_id = ?",
+                     [project_id])[0][0]
         answer = served.get(f"/projects/{project_id}/designs", {"designs": design_ids})
         if _well_formed(answer, "designs", list):
             assert staged + held == len(answer["designs"]), (project_id, answer)
@@ -94,7 +96,8 @@ def _check(pipeline, result, served: dict, aurora_tenant) -> None:
 def test_corrupted_answers_never_stop_the_batch_and_the_rest_reaches_quickbase(tmp_path_factory):
     base = tmp_path_factory.mktemp("fuzz_pipeline")
     # an in-memory instance: the run's event log is most of a run's time here
-    with dg.DagsterInstance.ephemeral() as instance, corruptible_pipeline(base, instance, projects=8, seed=21) as pipeline:
+    with dg.DagsterInstance.ephemeral() as instance, \
+            corruptible_pipeline(base, instance, projects=8, seed=21) as pipeline:
         tenant = pipeline.sandbox.aurora.primary
         pipeline.add_projects()
         targets = [

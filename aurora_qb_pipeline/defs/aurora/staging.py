@@ -68,8 +68,9 @@ def fetch_each(
 ) -> tuple[list[tuple[Any, Any]], list[dict]]:
     """Fetch every item concurrently; returns ([(item, answer)], [failure rows]).
 
-    A permanent API error (404, 422) for one item becomes a failure row with the reason and the
-    others go on. A refused credential (401/403) is raised: every other item would be refused too.
+    A permanent API error for one item (404, 422, a malformed answer: not JSON, a bare array, a
+    missing or null envelope key) becomes a failure row with the reason, which names its path,
+    and the others go on. A refused credential (401/403) is raised: every other item would be refused too.
     Transient errors that outlived the client's retries propagate and fail the step (its retry
     policy then retries it)."""
 
