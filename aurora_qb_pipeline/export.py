@@ -29,17 +29,27 @@ from .mapping import (
     resolve_mapping,
 )
 from .schemas import EXPORT_CONTRACT, EXPORT_SOURCES
-from .store import OPS_SCHEMA, STAGING_SCHEMA, ensure_tables, read_table, staged_tables_present, write_export_results
+from .store import (
+    OPS_SCHEMA,
+    STAGING_SCHEMA,
+    HoldPolicy,
+    ensure_tables,
+    held_sql,
+    read_table,
+    staged_tables_present,
+    write_export_results,
+)
 
 _ALIASES = {"designs": "d", "design_summaries": "s", "latest_proposals": "p", "project_addresses": "a"}
-# One row per staged design that has a valid summary; proposal and address are optional. Designs
-# with anything quarantined are held back until the quarantine is cleared. The columns come from
-# the export contract (schemas.py).
-EXPORT_SQL = f"""
+
+
+def export_sql(hold_policy: HoldPolicy = HoldPolicy.DESIGN) -> str:
+    """One row per staged design that has a valid summary; proposal and address are optional.
+    Designs with quarantined rows (which ones: ``hold_policy``) are held back until the quarantine
+    is cleared. The columns come from the export contract (schemas.py)."""
+    return f"""
 select {", ".join(f"{_ALIASES[table]}.{column}" for column, (table, _) in EXPORT_CONTRACT.items())},
-       exists (select 1 from {OPS_SCHEMA}.quarantine q
-               where q.record_key = d.design_id or (q.asset = 'project_addresses' and q.project_id = d.project_id))
-         as held
+       {held_sql(hold_policy)} as held
 from {STAGING_SCHEMA}.designs d
 join {STAGING_SCHEMA}.design_summaries s using (design_id)
 left join {STAGING_SCHEMA}.latest_proposals p using (design_id)
@@ -89,7 +99,9 @@ class ExportPlan:
 # --- plan ----------------------------------------------------------------------------------
 
 
-def load_candidates(duckdb: DuckDBResource) -> tuple[pd.DataFrame, dict[str, str]]:
+def load_candidates(
+    duckdb: DuckDBResource, hold_policy: HoldPolicy = HoldPolicy.DESIGN
+) -> tuple[pd.DataFrame, dict[str, str]]:
     """(one export row per staged design, {design id: hash Quickbase last accepted})."""
     ensure_tables(duckdb)
     present = staged_tables_present(duckdb, REQUIRED_TABLES)
@@ -100,7 +112,7 @@ def load_candidates(duckdb: DuckDBResource) -> tuple[pd.DataFrame, dict[str, str
             "Materialize the Aurora staging assets for at least one project first."
         )
     state = read_table(duckdb, f"select design_id, content_hash from {OPS_SCHEMA}.export_state")
-    return read_table(duckdb, EXPORT_SQL), dict(zip(state["design_id"], state["content_hash"]))
+    return read_table(duckdb, export_sql(hold_policy)), dict(zip(state["design_id"], state["content_hash"]))
 
 
 def plan_export(
@@ -120,6 +132,8 @@ def plan_export(
             plan.tally.unchanged_since_last_export += 1
         else:
             plan.to_send.append(encoded)
+            plan.log_rows += [(encoded.design_id, "truncated", note, None, encoded.content_hash)
+                              for note in encoded.notes]
     return plan
 
 

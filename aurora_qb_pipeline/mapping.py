@@ -9,7 +9,8 @@ from __future__ import annotations
 
 import hashlib
 import json
-from dataclasses import dataclass
+import math
+from dataclasses import dataclass, field
 from datetime import datetime
 from enum import Enum
 from importlib import resources
@@ -68,6 +69,7 @@ class TargetField:
     field_type: str
     required: bool = False
     choices: Optional[frozenset[str]] = None  # set only when Quickbase refuses new choices
+    max_length: Optional[int] = None  # the field's "Max characters" (properties.maxLength), when set
 
 
 @dataclass
@@ -151,7 +153,9 @@ def resolve_mapping(
         choices = None
         if ftype == "text-multiple-choice" and not props.get("allowNewChoices", False):
             choices = frozenset(str(c) for c in props.get("choices") or [])
-        targets.append(TargetField(source, fid, label, ftype, bool(fdef.get("required")), choices))
+        max_length = props.get("maxLength")
+        max_length = max_length if isinstance(max_length, int) and max_length > 0 else None
+        targets.append(TargetField(source, fid, label, ftype, bool(fdef.get("required")), choices, max_length))
 
     merge_def = _find_field(table_fields, config.merge_field)
     merge_fid = int(merge_def["id"]) if merge_def else -1
@@ -184,6 +188,8 @@ def _normalise(kind: ValueKind, value: Any) -> Any:
         return bool(value)
     if kind is ValueKind.NUMBER:
         number = float(value)
+        if not math.isfinite(number):
+            return number  # refused by encode_row: JSON has no NaN or Infinity
         return int(number) if number.is_integer() else round(number, 6)
     if kind is ValueKind.TIMESTAMP:
         stamp = value.to_pydatetime() if hasattr(value, "to_pydatetime") else value
@@ -197,17 +203,28 @@ class EncodedRow:
     record: dict[int, Any]  # field id -> value, as sent
     content_hash: str
     problems: list[str]  # reasons Quickbase would refuse the row; empty when it may be sent
+    notes: list[str] = field(default_factory=list)  # what was changed to fit (text cut to a field's limit)
 
 
 def encode_row(mapping: ResolvedMapping, row: dict[str, Any]) -> EncodedRow:
     """Turn one staged row into a Quickbase record according to the strategy.
 
     enrich drops empty values (a blank never overwrites what a PM typed in Quickbase);
-    replace sends them as null, clearing the field."""
+    replace sends them as null, clearing the field. Text longer than the field's "Max characters"
+    is cut to it, with a note; a number that is not finite (NaN, Infinity: JSON has neither) is
+    never sent: the row is refused (staging quarantines those before they get here)."""
     record: dict[int, Any] = {}
     problems: list[str] = []
+    notes: list[str] = []
     for target in mapping.targets:
         value = _normalise(EXPORT_COLUMNS[target.source], row.get(target.source))
+        if isinstance(value, float) and not math.isfinite(value):
+            problems.append(f"'{target.label}' would get {value!r} from {target.source}: not a finite number")
+            continue
+        limit = target.max_length
+        if isinstance(value, str) and limit and len(value) > limit and target.field_id != mapping.merge_field_id:
+            notes.append(f"'{target.label}' cut from {len(value)} to {limit} characters (the field's limit)")
+            value = value[:limit]
         if value is None:
             if target.required:
                 problems.append(f"'{target.label}' is required but Aurora has no {target.source}")
@@ -224,4 +241,4 @@ def encode_row(mapping: ResolvedMapping, row: dict[str, Any]) -> EncodedRow:
         [mapping.strategy.value, sorted(record.items())], sort_keys=True, ensure_ascii=False, default=str
     )
     digest = hashlib.sha256(canonical.encode()).hexdigest()[:32]
-    return EncodedRow(str(row["design_id"]), record, digest, problems)
+    return EncodedRow(str(row["design_id"]), record, digest, problems, notes)

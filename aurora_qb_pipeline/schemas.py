@@ -1,12 +1,18 @@
-"""pandera schemas of the staged tables, and the split of a frame into valid rows and quarantine.
+"""pandera schemas of the staged tables, and the export contract derived from them.
 
-Each staging asset calls :func:`validate_rows`: rows that break a rule are set aside with the
-rule they broke, the rest are coerced by the schema and go on to DuckDB.
+Each staging asset validates its rows with :func:`.validation.validate_rows`: the value rules
+of :mod:`.coerce` first (a pass derived from these models), then these models themselves. Rows
+that break a rule are set aside with the rule they broke; the rest go on to DuckDB.
+
+Length rules: free text (names, addresses, module models, links) has no length rule here; it
+is staged whole and cut to the Quickbase field's own limit at export, with a note
+(:mod:`.mapping`). Identifiers and codes have format rules (pattern, length) and a row breaking
+one is quarantined. ``metadata={"aurora": path}`` names the Aurora field a column comes from, for
+quarantine reasons and the UI.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from enum import Enum
 
 import pandas as pd
@@ -24,108 +30,82 @@ class _Base(pa.DataFrameModel):
         strict = True
 
 
+def _from(path: str) -> dict:
+    """Column metadata naming the Aurora field (path in its JSON answer) the column comes from."""
+    return {"aurora": path}
+
+
+_PARTS = "location.property_address_components."
+
+
 class ProjectAddresses(_Base):
-    project_id: Series[str] = pa.Field(str_matches=UUID_LIKE, unique=True)
-    project_name: Series[str] = pa.Field(nullable=True, str_length={"max_value": 255})
-    customer_name: Series[str] = pa.Field(nullable=True)
-    street_address: Series[str] = pa.Field(nullable=True)
-    street_address_2: Series[str] = pa.Field(nullable=True)
-    city: Series[str] = pa.Field(nullable=True)
-    state_code: Series[str] = pa.Field(nullable=True, str_length={"max_value": 8})
-    state_name: Series[str] = pa.Field(nullable=True)
-    postal_code: Series[str] = pa.Field(nullable=True, str_length={"max_value": 16})
-    country: Series[str] = pa.Field(nullable=True)
-    country_code: Series[str] = pa.Field(nullable=True, str_length={"min_value": 2, "max_value": 2})
-    property_address: Series[str] = pa.Field(nullable=True)
-    latitude: Series[float] = pa.Field(nullable=True, ge=-90, le=90)
-    longitude: Series[float] = pa.Field(nullable=True, ge=-180, le=180)
-    project_created_at: Series[TIMESTAMP] = pa.Field(nullable=True)
+    project_id: Series[str] = pa.Field(str_matches=UUID_LIKE, unique=True, metadata=_from("id"))
+    project_name: Series[str] = pa.Field(nullable=True, metadata=_from("name"))
+    customer_name: Series[str] = pa.Field(nullable=True, metadata=_from("customer_first_name + customer_last_name"))
+    street_address: Series[str] = pa.Field(nullable=True, metadata=_from(_PARTS + "street_address"))
+    street_address_2: Series[str] = pa.Field(nullable=True, metadata=_from("(none: Aurora has one street line)"))
+    city: Series[str] = pa.Field(nullable=True, metadata=_from(_PARTS + "city"))
+    state_code: Series[str] = pa.Field(nullable=True, str_length={"max_value": 8}, metadata=_from(_PARTS + "region"))
+    state_name: Series[str] = pa.Field(nullable=True, metadata=_from(_PARTS + "region"))
+    postal_code: Series[str] = pa.Field(nullable=True, str_length={"max_value": 16},
+                                        metadata=_from(_PARTS + "postal_code"))
+    country: Series[str] = pa.Field(nullable=True, metadata=_from(_PARTS + "country"))
+    country_code: Series[str] = pa.Field(nullable=True, str_length={"min_value": 2, "max_value": 2},
+                                         metadata=_from(_PARTS + "country"))
+    property_address: Series[str] = pa.Field(nullable=True, metadata=_from("location.property_address"))
+    latitude: Series[float] = pa.Field(nullable=True, ge=-90, le=90, metadata=_from("location.latitude"))
+    longitude: Series[float] = pa.Field(nullable=True, ge=-180, le=180, metadata=_from("location.longitude"))
+    project_created_at: Series[TIMESTAMP] = pa.Field(nullable=True, metadata=_from("created_at"))
 
 
 class Designs(_Base):
-    design_id: Series[str] = pa.Field(str_matches=UUID_LIKE, unique=True)
-    project_id: Series[str] = pa.Field(str_matches=UUID_LIKE)
-    design_name: Series[str] = pa.Field(nullable=True)
-    system_size_stc_w: Series[float] = pa.Field(ge=0, le=50_000_000)
-    system_size_kw: Series[float] = pa.Field(ge=0, le=50_000)
-    milestone: Series[str] = pa.Field(nullable=True)
-    design_created_at: Series[TIMESTAMP] = pa.Field(nullable=True)
+    design_id: Series[str] = pa.Field(str_matches=UUID_LIKE, unique=True, metadata=_from("id"))
+    project_id: Series[str] = pa.Field(str_matches=UUID_LIKE, metadata=_from("(the project listed)"))
+    design_name: Series[str] = pa.Field(nullable=True, metadata=_from("name"))
+    system_size_stc_w: Series[float] = pa.Field(ge=0, le=50_000_000, metadata=_from("system_size_stc"))
+    system_size_kw: Series[float] = pa.Field(ge=0, le=50_000, metadata=_from("system_size_stc"))
+    milestone: Series[str] = pa.Field(nullable=True, metadata=_from("milestone.milestone"))
+    design_created_at: Series[TIMESTAMP] = pa.Field(nullable=True, metadata=_from("created_at"))
 
 
 class LatestProposals(_Base):
-    design_id: Series[str] = pa.Field(str_matches=UUID_LIKE, unique=True)
-    project_id: Series[str] = pa.Field(str_matches=UUID_LIKE)
-    proposal_id: Series[str] = pa.Field(nullable=True)
-    proposal_link: Series[str] = pa.Field(str_matches=URL)
-    proposal_updated_at: Series[TIMESTAMP] = pa.Field(nullable=True)
+    design_id: Series[str] = pa.Field(str_matches=UUID_LIKE, unique=True, metadata=_from("(the design asked)"))
+    project_id: Series[str] = pa.Field(str_matches=UUID_LIKE, metadata=_from("(the design's project)"))
+    proposal_id: Series[str] = pa.Field(nullable=True, metadata=_from("id"))
+    proposal_link: Series[str] = pa.Field(str_matches=URL, metadata=_from("proposal_link"))
+    proposal_updated_at: Series[TIMESTAMP] = pa.Field(nullable=True, metadata=_from("updated_at or created_at"))
 
 
 class DesignSummaries(_Base):
-    design_id: Series[str] = pa.Field(str_matches=UUID_LIKE, unique=True)
-    project_id: Series[str] = pa.Field(str_matches=UUID_LIKE)
-    array_count: Series[int] = pa.Field(ge=0)
-    module_count: Series[pd.Int64Dtype] = pa.Field(nullable=True, ge=0)
-    module_model: Series[str] = pa.Field(nullable=True)
-    module_models: Series[str] = pa.Field(nullable=True)
-    azimuth: Series[float] = pa.Field(nullable=True, ge=0, lt=360)
-    azimuths: Series[str] = pa.Field(nullable=True)
-    annual_energy_kwh: Series[float] = pa.Field(nullable=True, ge=0)
-    energy_up_to_date: Series[pd.BooleanDtype] = pa.Field(nullable=True)
-    summary_system_size_stc_w: Series[float] = pa.Field(nullable=True, ge=0)
+    design_id: Series[str] = pa.Field(str_matches=UUID_LIKE, unique=True, metadata=_from("(the design asked)"))
+    project_id: Series[str] = pa.Field(str_matches=UUID_LIKE, metadata=_from("(the design's project)"))
+    array_count: Series[int] = pa.Field(ge=0, metadata=_from("arrays"))
+    module_count: Series[pd.Int64Dtype] = pa.Field(nullable=True, ge=0, metadata=_from("arrays[*].module.count"))
+    module_model: Series[str] = pa.Field(nullable=True, metadata=_from("arrays[*].module.name"))
+    module_models: Series[str] = pa.Field(nullable=True, metadata=_from("arrays[*].module.name"))
+    azimuth: Series[float] = pa.Field(nullable=True, ge=0, lt=360, metadata=_from("arrays[*].azimuth"))
+    azimuths: Series[str] = pa.Field(nullable=True, metadata=_from("arrays[*].azimuth"))
+    annual_energy_kwh: Series[float] = pa.Field(nullable=True, ge=0, metadata=_from("energy_production.annual"))
+    energy_up_to_date: Series[pd.BooleanDtype] = pa.Field(nullable=True,
+                                                          metadata=_from("energy_production.up_to_date"))
+    summary_system_size_stc_w: Series[float] = pa.Field(nullable=True, ge=0, metadata=_from("system_size_stc"))
 
 
 class DesignArrays(_Base):
-    design_id: Series[str] = pa.Field(str_matches=UUID_LIKE)
-    project_id: Series[str] = pa.Field(str_matches=UUID_LIKE)
-    array_index: Series[int] = pa.Field(ge=0)
-    module_name: Series[str] = pa.Field(nullable=True)
-    module_count: Series[pd.Int64Dtype] = pa.Field(nullable=True, ge=0)
-    module_rating_stc_w: Series[float] = pa.Field(nullable=True, ge=0)
-    azimuth: Series[float] = pa.Field(nullable=True, ge=0, lt=360)
-    pitch: Series[float] = pa.Field(nullable=True, ge=0, le=90)
-    size_w: Series[float] = pa.Field(nullable=True, ge=0)
-    face: Series[pd.Int64Dtype] = pa.Field(nullable=True)
-
-
-@dataclass
-class Validated:
-    valid: pd.DataFrame
-    rejected: pd.DataFrame  # the rejected rows, with a "reason" column
-
-
-def empty_frame(schema: type[_Base]) -> pd.DataFrame:
-    """A zero-row frame with the schema's columns and dtypes."""
-    return schema.validate(pd.DataFrame({c: pd.Series(dtype="object") for c in columns_of(schema)}))
+    design_id: Series[str] = pa.Field(str_matches=UUID_LIKE, metadata=_from("(the design asked)"))
+    project_id: Series[str] = pa.Field(str_matches=UUID_LIKE, metadata=_from("(the design's project)"))
+    array_index: Series[int] = pa.Field(ge=0, metadata=_from("(position in arrays)"))
+    module_name: Series[str] = pa.Field(nullable=True, metadata=_from("module.name"))
+    module_count: Series[pd.Int64Dtype] = pa.Field(nullable=True, ge=0, metadata=_from("module.count"))
+    module_rating_stc_w: Series[float] = pa.Field(nullable=True, ge=0, metadata=_from("module.rating_stc"))
+    azimuth: Series[float] = pa.Field(nullable=True, ge=0, lt=360, metadata=_from("azimuth"))
+    pitch: Series[float] = pa.Field(nullable=True, ge=0, le=90, metadata=_from("pitch"))
+    size_w: Series[float] = pa.Field(nullable=True, ge=0, metadata=_from("size"))
+    face: Series[pd.Int64Dtype] = pa.Field(nullable=True, metadata=_from("face"))
 
 
 def columns_of(schema: type[_Base]) -> list[str]:
     return list(schema.to_schema().columns)
-
-
-def validate_rows(schema: type[_Base], rows: list[dict]) -> Validated:
-    """Validate ``rows`` against ``schema``; split failures off with a readable reason per row.
-
-    Frame-level problems (a missing column: a bug, not bad data) still raise."""
-    if not rows:
-        return Validated(empty_frame(schema), pd.DataFrame(columns=["reason"]))
-    frame = pd.DataFrame(rows)
-    try:
-        valid = schema.validate(frame, lazy=True)[columns_of(schema)]
-        return Validated(valid, frame.iloc[0:0].assign(reason=[]))
-    except pa.errors.SchemaErrors as err:
-        cases = err.failure_cases
-        row_cases = cases[cases["index"].notna()]
-        if len(row_cases) < len(cases):
-            raise
-        reasons: dict[int, list[str]] = {}
-        for case in row_cases.itertuples():
-            column = case.column if isinstance(case.column, str) else "row"
-            reasons.setdefault(int(case.index), []).append(f"{column}: {case.check} (got {case.failure_case!r})")
-    bad = sorted(reasons)
-    rejected = frame.loc[bad].copy()
-    rejected["reason"] = ["; ".join(dict.fromkeys(reasons[i])) for i in bad]
-    valid = schema.validate(frame.drop(index=bad).reset_index(drop=True))[columns_of(schema)]
-    return Validated(valid, rejected.reset_index(drop=True))
 
 
 # --- the export contract ----------------------------------------------------------------------

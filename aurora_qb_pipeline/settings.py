@@ -29,6 +29,7 @@ from .clients.base import ClientOptions
 from .clients.buckets import is_postgres_url
 from .clients.quickbase import DEFAULT_MAX_REQUEST_BYTES
 from .ranges import runtime_budget_s
+from .store import HoldPolicy
 
 AURORA_PROD_URL = "https://api.aurorasolar.com"
 QB_PROD_URL = "https://api.quickbase.com"
@@ -85,6 +86,12 @@ class Settings(BaseSettings):
     export_max_request_bytes: int = Field(
         DEFAULT_MAX_REQUEST_BYTES, alias="AURORA_QB_EXPORT_MAX_BYTES", ge=1024, le=QUICKBASE_MAX_REQUEST_BYTES,
         description="Largest upsert body the export sends (Quickbase refuses more than 40 MB).",
+    )
+    hold_policy: HoldPolicy = Field(
+        HoldPolicy.DESIGN, alias="AURORA_QB_HOLD_POLICY",
+        description="Which quarantined rows hold a design back from the export: 'design' (its own rows only; "
+        "a quarantined project address is left out of its designs' records) or 'project' (also its project's "
+        "address: all the project's designs wait).",
     )
     time_scale: float = Field(
         1.0, alias="AURORA_QB_TIME_SCALE", gt=0, le=1,

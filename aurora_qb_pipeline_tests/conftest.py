@@ -3,20 +3,32 @@ sandbox (explicit values, each test its own DuckDB file and rate-limit bucket), 
 runs the sync job over a range of projects."""
 
 import warnings
+from contextlib import contextmanager
 
 import dagster as dg
 import pytest
+from hypothesis import HealthCheck, settings
 
 from aurora_qb_pipeline.definitions import build_definitions
 from aurora_qb_pipeline.defs.jobs import aurora_quickbase_sync
 from aurora_qb_pipeline.defs.partitions import RANGE_END, RANGE_START, known_projects, projects_partitions
 from aurora_qb_pipeline.defs.quickbase.assets import EXPORT_KEY
 from aurora_qb_pipeline.defs.resources import aurora_resource, build_resources
-from aurora_qb_pipeline.sandbox.launcher import start_sandbox
+from aurora_qb_pipeline.sandbox.aurora.overrides import AnswerOverrides, serve_with_overrides
+from aurora_qb_pipeline.sandbox.launcher import MISSING_CHOICE, start_sandbox
 from aurora_qb_pipeline.settings import Credentials, Settings
 
 warnings.filterwarnings("ignore", category=dg.BetaWarning)
 warnings.filterwarnings("ignore", category=dg.PreviewWarning)
+
+# Hypothesis profiles. "ci" (the default) keeps the property tests to a modest, fixed set of
+# examples; "fuzz" is a long campaign: pytest aurora_qb_pipeline_tests/fuzz --hypothesis-profile=fuzz
+# (README, "Bad input from Aurora"). The end-to-end property runs 1 example per 20 of the profile.
+_COMMON = dict(deadline=None, suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large],
+               print_blob=True)
+settings.register_profile("ci", max_examples=100, derandomize=True, database=None, **_COMMON)
+settings.register_profile("fuzz", max_examples=4000, **_COMMON)
+settings.load_profile("ci")  # --hypothesis-profile, read after this file, overrides it
 
 TIME_SCALE = 0.01  # every rate window, latency and backoff 100x shorter than in production
 EXPORT_OP = EXPORT_KEY.to_python_identifier()  # the export's op name, for run config
@@ -110,6 +122,38 @@ class Pipeline:
 
     def qb_records(self):
         return self.sandbox.quickbase.records(self.sandbox.quickbase.table_id)
+
+
+def exportable(pipeline, hold_policy="design"):
+    """Staged designs the export should have sent: a valid summary, nothing of their own
+    quarantined (nor, under the 'project' hold policy, their project's address), and a module
+    model the Quickbase table offers."""
+    project_hold = ("and d.project_id not in (select project_id from ops.quarantine where asset = 'project_addresses' "
+                    "and project_id is not null)") if hold_policy == "project" else ""
+    rows = pipeline.query(
+        f"""select d.design_id, s.module_model from staging.designs d join staging.design_summaries s using (design_id)
+            where d.design_id not in (select record_key from ops.quarantine where record_key is not null)
+            {project_hold}"""
+    )
+    return {d for d, model in rows if model != MISSING_CHOICE}
+
+
+@contextmanager
+def corruptible_pipeline(tmp_path, instance, projects=24, seed=11, **settings):
+    """A :class:`Pipeline` whose Aurora answers tests may corrupt: ``pipeline.overrides``
+    (:class:`AnswerOverrides`) rewrites answers the emulator's encoder cannot write (bare arrays,
+    NaN, surrogates, non-JSON bodies); everything else is changed in ``pipeline.sandbox.aurora``."""
+    with start_sandbox(projects=projects, designs_per_project=2.5, seed=seed, time_scale=TIME_SCALE) as sb:
+        overrides = AnswerOverrides()
+        with serve_with_overrides(sb.aurora, overrides) as server:
+            pipeline = Pipeline(sb, instance, sandbox_settings(sb, tmp_path, aurora_base_url=server.url, **settings),
+                                Credentials.from_env(sb.env()))
+            pipeline.overrides = overrides
+            yield pipeline
+
+
+def retried_steps(result) -> list:
+    return [e for e in result.all_events if e.event_type == dg.DagsterEventType.STEP_UP_FOR_RETRY]
 
 
 def export_metadata(result):

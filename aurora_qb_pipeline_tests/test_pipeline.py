@@ -9,7 +9,7 @@ import pytest
 from aurora_qb_pipeline.defs.resources import build_resources
 from aurora_qb_pipeline.sandbox.launcher import MISSING_CHOICE
 
-from .conftest import export_metadata, step_failure_text
+from .conftest import export_metadata, exportable, step_failure_text
 
 DESIGN_ID_FID = 20
 
@@ -19,14 +19,7 @@ def _design_ids_in_quickbase(pipeline):
 
 
 def _exportable(pipeline):
-    """Staged designs the export should have sent: valid summary, nothing quarantined,
-    and a module model the Quickbase table offers."""
-    rows = pipeline.query(
-        """select d.design_id, s.module_model from staging.designs d join staging.design_summaries s using (design_id)
-           where d.design_id not in (select record_key from ops.quarantine where record_key is not null)
-             and d.project_id not in (select project_id from ops.quarantine where asset = 'project_addresses')"""
-    )
-    return {d for d, model in rows if model != MISSING_CHOICE}
+    return exportable(pipeline)
 
 
 def test_full_sync_stages_everything_and_exports_once(pipeline):

@@ -12,7 +12,7 @@ from aurora_qb_pipeline.mapping import (
     load_mapping,
     resolve_mapping,
 )
-from aurora_qb_pipeline.schemas import DesignSummaries, ProjectAddresses, validate_rows
+from aurora_qb_pipeline.schemas import DesignSummaries, ProjectAddresses
 from aurora_qb_pipeline.transform import (
     array_rows,
     parse_aurora_time,
@@ -20,6 +20,7 @@ from aurora_qb_pipeline.transform import (
     resolve_region,
     summary_row,
 )
+from aurora_qb_pipeline.validation import summaries_and_arrays, validate_rows
 
 
 def test_both_timestamp_formats():
@@ -78,8 +79,9 @@ def test_summary_uses_every_array():
         {"azimuth": 180, "module": {"name": "B 410", "count": 10}},
         {"azimuth": 270, "module": {"name": "A 400", "count": 3}},
     ]
-    rows = array_rows("p", "d", _summary(arrays))
-    row = summary_row("p", "d", _summary(arrays), rows)
+    summaries, staged_arrays = summaries_and_arrays([(("p-1", "d-1"), _summary(arrays))])
+    assert len(staged_arrays.valid) == 3 and not summaries.rejected
+    row = summaries.valid.iloc[0]
     assert row["module_count"] == 17
     assert row["module_model"] == "B 410"  # most modules
     assert row["azimuth"] == 180.0  # of the biggest array
@@ -91,6 +93,8 @@ def test_summary_without_arrays_or_energy():
     row = summary_row("p", "d", _summary([], annual=None), [])
     assert row["module_count"] is None and row["module_model"] is None and row["annual_energy_kwh"] is None
     assert row["array_count"] == 0
+    rows, container = array_rows("p", "d", _summary([], annual=None))
+    assert rows == [] and not container.problems
 
 
 def test_validation_quarantines_bad_rows_and_keeps_good_ones():
@@ -98,8 +102,8 @@ def test_validation_quarantines_bad_rows_and_keeps_good_ones():
     bad = dict(good, design_id="d-2", azimuth=400.0, annual_energy_kwh=-5.0)
     result = validate_rows(DesignSummaries, [good, bad])
     assert list(result.valid["design_id"]) == ["d-1"]
-    assert list(result.rejected["design_id"]) == ["d-2"]
-    reason = result.rejected["reason"][0]
+    assert [r["design_id"] for r in result.rejected] == ["d-2"]
+    reason = result.rejected[0]["reason"]
     assert "azimuth" in reason and "annual_energy_kwh" in reason
 
 

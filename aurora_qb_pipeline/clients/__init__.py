@@ -5,6 +5,7 @@ from .base import ApiClient, ClientOptions
 from .http import (
     ApiError,
     AuthenticationError,
+    MalformedAnswerError,
     NotFoundError,
     PermanentApiError,
     RateBudgetExhausted,
@@ -13,6 +14,7 @@ from .http import (
 from .quickbase import QuickbaseClient, UpsertResult
 
 __all__ = [
-    "ApiClient", "ApiError", "AuroraClient", "AuthenticationError", "ClientOptions", "NotFoundError", "Page",
+    "ApiClient", "ApiError", "AuroraClient", "AuthenticationError", "ClientOptions", "MalformedAnswerError",
+    "NotFoundError", "Page",
     "PermanentApiError", "QuickbaseClient", "RateBudgetExhausted", "TransientApiError", "UpsertResult",
 ]

@@ -1,9 +1,14 @@
 """Aurora Solar Sync API client (plain Python, no Dagster).
 
 Owns Aurora's protocol: the bearer key and the tenant in every path, the error body
-(``{"errors": [{"message": ...}]}``), and paging. List endpoints page with ``page``/``per_page``
-and send no paging metadata, so the rule "a page shorter than ``per_page`` is the last one"
-lives here, in :meth:`AuroraClient.pages`, and nowhere else.
+(``{"errors": [{"message": ...}]}``), the envelopes (a single object under its singular name, a
+list under its plural: ``{"project": {...}}``, ``{"designs": [...]}``) and paging. List endpoints
+page with ``page``/``per_page`` and send no paging metadata, so the rule "a page shorter than
+``per_page`` is the last one" lives here, in :meth:`AuroraClient.pages`, and nowhere else.
+
+An answer of another shape (a bare array, the envelope key missing, null, or an object where the
+list belongs) raises :class:`MalformedAnswerError` naming the path (and so the project or design):
+it is deterministic, never retried, and the staging sets that one item aside.
 """
 
 from __future__ import annotations
@@ -14,9 +19,15 @@ from typing import Any, Iterator, Optional
 
 from ..api_facts import AURORA_MAX_PER_PAGE, AURORA_RATE_LIMIT
 from .base import ApiClient, ClientOptions
-from .http import ApiSession, NotFoundError
+from .http import ApiSession, MalformedAnswerError, NotFoundError
 
 AURORA_CREDENTIALS = "AURORA_API_TOKEN / AURORA_TENANT_ID"
+
+
+def _kind(value: Any) -> str:
+    if value is None:
+        return "null"
+    return {dict: "an object", list: "a list", str: "text", bool: "a boolean"}.get(type(value), "a number")
 
 
 def _aurora_error_detail(body: Any) -> str:
@@ -72,6 +83,23 @@ class AuroraClient(ApiClient):
         url = f"/tenants/{self.tenant_id}{path}"
         return self._session().request("GET", url, params=params, throttle_timeout=throttle_timeout)[1]
 
+    def _member(self, path: str, key: str, kind: type, params: Optional[dict] = None,
+                throttle_timeout: Optional[float] = None) -> Any:
+        """``answer[key]`` of a GET, checked to be a ``kind`` (dict or list) in an object envelope."""
+        answer = self._get(path, params, throttle_timeout)
+        wanted = "an object" if kind is dict else "a list"
+        if not isinstance(answer, dict):
+            problem = f"the answer is {_kind(answer)}, not an object holding '{key}'"
+        elif key not in answer:
+            keys = ", ".join(repr(k) for k in list(answer)[:5]) or "none"
+            problem = f"the answer has no '{key}' (keys: {keys})"
+        elif not isinstance(answer[key], kind):
+            problem = f"'{key}' is {_kind(answer[key])}, not {wanted}"
+        else:
+            return answer[key]
+        shown = self._session().redact(f"/tenants/{self.tenant_id}{path}")
+        raise MalformedAnswerError("Aurora", "GET", shown, 200, f"{problem}; the item is set aside")
+
     # --- list endpoints --------------------------------------------------------------------
 
     def pages(self, collection: str, first_page: int = 1, deadline: Optional[float] = None) -> Iterator[Page]:
@@ -84,7 +112,7 @@ class AuroraClient(ApiClient):
         number = first_page
         while True:
             wait = None if deadline is None else max(0.0, deadline - time.monotonic())
-            items = self._get(f"/{collection}", {"page": number, "per_page": self.per_page}, wait)[collection]
+            items = self._member(f"/{collection}", collection, list, {"page": number, "per_page": self.per_page}, wait)
             last = len(items) < self.per_page
             yield Page(number, items, last)
             if last:
@@ -99,17 +127,18 @@ class AuroraClient(ApiClient):
     # --- single objects -------------------------------------------------------------------
 
     def get_project(self, project_id: str) -> dict:
-        return self._get(f"/projects/{project_id}")["project"]
+        return self._member(f"/projects/{project_id}", "project", dict)
 
-    def list_designs(self, project_id: str) -> list[dict]:
-        return self._get(f"/projects/{project_id}/designs")["designs"]
+    def list_designs(self, project_id: str) -> list:
+        """The project's designs (a list; its items are as Aurora sent them, checked by the staging)."""
+        return self._member(f"/projects/{project_id}/designs", "designs", list)
 
     def get_design_summary(self, design_id: str) -> dict:
-        return self._get(f"/designs/{design_id}/summary")["design"]
+        return self._member(f"/designs/{design_id}/summary", "design", dict)
 
     def get_default_proposal(self, design_id: str) -> Optional[dict]:
         """The design's default proposal, or None when the design has none yet (404)."""
         try:
-            return self._get(f"/designs/{design_id}/proposals/default")["proposal"]
+            return self._member(f"/designs/{design_id}/proposals/default", "proposal", dict)
         except NotFoundError:
             return None

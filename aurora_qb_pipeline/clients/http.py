@@ -6,6 +6,10 @@
   concurrent runs together stay under the service's limit instead of each finding it by 429s;
 * retries with tenacity: exponential backoff with jitter on 429, 5xx, timeouts, dropped
   connections and truncated bodies, honouring ``Retry-After`` when the server sends one;
+* a 200 whose body is not JSON is told apart (:func:`decode_json`): a body cut short (a prefix
+  of JSON) is transient and retried; anything else (an HTML page, text, JSON followed by junk,
+  nesting too deep to parse) fails the same way every time and raises
+  :class:`MalformedAnswerError` at once, so the caller can set that one item aside;
 * errors that name the service, method and path but never a credential: every text that
   leaves this module passes :meth:`Redactor.redact`;
 * a 401/403 raises :class:`AuthenticationError` at once (never retried), naming the environment
@@ -22,6 +26,7 @@ import hashlib
 import json
 import logging
 import random
+import re
 import threading
 import time
 from dataclasses import dataclass, field
@@ -62,6 +67,12 @@ class PermanentApiError(ApiError):
 
 class NotFoundError(PermanentApiError):
     pass
+
+
+class MalformedAnswerError(PermanentApiError):
+    """A successful status with a body that is not what the endpoint answers: not JSON at all, or
+    JSON of another shape (an array for an object, a missing envelope key). Retrying gives the
+    same answer; callers set the item aside with this message and go on."""
 
 
 class AuthenticationError(PermanentApiError):
@@ -113,6 +124,48 @@ def parse_retry_after(value: Optional[str]) -> Optional[float]:
     except (TypeError, ValueError):
         return None
     return max(0.0, when.timestamp() - time.time())
+
+
+class BodyNotJson(ValueError):
+    """A body that does not parse as JSON; ``truncated``: it is a prefix of JSON (cut short)."""
+
+    def __init__(self, detail: str, truncated: bool):
+        super().__init__(detail)
+        self.truncated = truncated
+
+
+_NUMBER_PREFIX = re.compile(r"-?[0-9]*(\.[0-9]*)?([eE][+-]?[0-9]*)?")
+_ESCAPE_PREFIX = re.compile(r"u[0-9a-fA-F]{0,4}")
+_LITERALS = ("true", "false", "null", "NaN", "Infinity", "-Infinity")
+
+
+def _cut_short(text: str, exc: json.JSONDecodeError) -> bool:
+    """Whether the parse failed only because ``text`` ended: every prefix of a JSON document fails
+    at its end, inside an unterminated string, or in a token or escape cut short."""
+    rest = text[exc.pos:]
+    if exc.msg.startswith("Unterminated string") or not rest.strip():
+        return True
+    if exc.msg.startswith("Invalid \\uXXXX escape") and _ESCAPE_PREFIX.fullmatch(rest):
+        return True
+    return any(literal.startswith(rest) for literal in _LITERALS) or bool(_NUMBER_PREFIX.fullmatch(rest))
+
+
+def decode_json(raw: bytes) -> Any:
+    """Parse a JSON body (UTF-8, as RFC 8259 requires; a byte-order mark is dropped).
+
+    Bytes that are not UTF-8 become unpaired surrogates (``surrogateescape``), which the staging
+    text rule replaces with U+FFFD and reports, rather than failing the whole answer. NaN and
+    Infinity tokens parse (to float nan/inf): the staging value rules quarantine the field.
+    Raises :class:`BodyNotJson` (``truncated`` when the body is a prefix of JSON)."""
+    text = raw.decode("utf-8", "surrogateescape").removeprefix("\ufeff")
+    try:
+        return json.loads(text)
+    except json.JSONDecodeError as exc:
+        raise BodyNotJson(f"{exc.msg} at character {exc.pos}", _cut_short(text, exc)) from None
+    except RecursionError:
+        raise BodyNotJson("nested too deeply to parse", False) from None
+    except ValueError as exc:  # e.g. an integer of more digits than Python converts
+        raise BodyNotJson(str(exc)[:120], False) from None
 
 
 @dataclass
@@ -362,18 +415,23 @@ class ApiSession:
 
         status = resp.status_code
         parsed: Any = None
-        parse_failed = False
+        not_json: Optional[BodyNotJson] = None
         if raw:
             try:
-                parsed = json.loads(raw)
-            except ValueError:
-                parse_failed = True
+                parsed = decode_json(raw)
+            except BodyNotJson as exc:
+                not_json = exc
 
         if status in ok:
-            if parse_failed:
+            if not_json is not None:
                 self.stats.add(broken_bodies=1)
-                detail = f"answer was not complete JSON ({len(raw)} bytes)"
-                raise TransientApiError(self.service, method, shown_path, status, detail)
+                if not_json.truncated:
+                    detail = f"answer was not complete JSON ({len(raw)} bytes)"
+                    raise TransientApiError(self.service, method, shown_path, status, detail)
+                start = self.redact(raw[:60].decode("utf-8", "replace"))
+                kind = resp.headers.get("Content-Type", "no content type")
+                detail = f"answer is not JSON ({not_json}; {kind}, {len(raw)} bytes, starting {start!r})"
+                raise MalformedAnswerError(self.service, method, shown_path, status, detail)
             return status, parsed
 
         detail = self.redact(self._error_detail(parsed) if parsed is not None else resp.reason or "")

@@ -22,7 +22,7 @@ from ..clients import ApiClient, AuroraClient, ClientOptions, QuickbaseClient
 from ..clients.http import RetrySettings
 from ..clients.quickbase import DEFAULT_MAX_REQUEST_BYTES
 from ..settings import SECRET_VARIABLES, Credentials, Settings
-from ..store import STAGING_SCHEMA
+from ..store import STAGING_SCHEMA, HoldPolicy
 from .storage import AtomicDuckDBPandasIOManager, PipelineDuckDB
 
 
@@ -92,6 +92,10 @@ class QuickbaseResource(_ApiResource):
     app_id: Optional[str] = Field(default=None, description="App holding the table.")
     max_request_bytes: int = Field(default=DEFAULT_MAX_REQUEST_BYTES, description="Largest upsert body sent.")
     max_records_per_request: Optional[int] = Field(default=None, description="Cap on records per upsert.")
+    hold_policy: str = Field(
+        default=HoldPolicy.DESIGN.value,
+        description="Which quarantined rows hold a design back: 'design' (its own) or 'project' (also its address).",
+    )
 
     @property
     def client(self) -> QuickbaseClient:
@@ -147,6 +151,7 @@ def quickbase_resource(
         "table_id": table, "app_id": settings.quickbase_app_id,
         "max_request_bytes": settings.export_max_request_bytes,
         "max_records_per_request": settings.export_max_records_per_request,
+        "hold_policy": settings.hold_policy.value,
         **client_config(settings), **fields,
     })
 

@@ -11,9 +11,10 @@ import pandas as pd
 from dagster_duckdb import DuckDBResource
 
 from ...schemas import DesignArrays, Designs, DesignSummaries, LatestProposals, ProjectAddresses
-from ...transform import array_rows, design_row, project_address_row, proposal_row, summary_row
+from ...transform import design_rows, project_address_row, proposal_row
+from ...validation import summaries_and_arrays
 from ..resources import AuroraResource
-from ..retries import deterministic_failures
+from ..retries import staging_failures
 from .staging import (
     KEY_PREFIX,
     KINDS,
@@ -53,7 +54,7 @@ def designs(context: dg.AssetExecutionContext, aurora: AuroraResource, duckdb: D
     yield from fetch_and_stage(
         context, duckdb, client, "designs", Designs, "design_id",
         context.partition_keys, client.list_designs, describe_project,
-        lambda pid, items: [design_row(pid, d) for d in items],
+        design_rows,
     )
 
 
@@ -96,18 +97,14 @@ def design_summaries_and_arrays(
     """Fetches each design's summary once and stages it twice: condensed (design_summaries) and
     per array (design_arrays)."""
     client = aurora.client
-    with deterministic_failures():
+    with staging_failures():
         stats = ApiStatsDelta(client)
         found, failures = fetch_each(
             client, design_keys(designs), lambda k: client.get_design_summary(k[1]), describe_design
         )
-        summaries, arrays = Fetched(failures=failures), Fetched()
-        for (pid, did), summary in found:
-            rows = array_rows(pid, did, summary)
-            arrays.rows.extend(rows)
-            summaries.rows.append(summary_row(pid, did, summary, rows))
+        summaries, arrays = summaries_and_arrays(found)
         api = stats()
-        yield from stage(context, duckdb, "design_summaries", DesignSummaries, summaries, "design_id", api,
-                         output_name="design_summaries")
-        yield from stage(context, duckdb, "design_arrays", DesignArrays, arrays, "design_id", {},
-                         output_name="design_arrays")
+        yield from stage(context, duckdb, "design_summaries", DesignSummaries, Fetched(failures=failures),
+                         "design_id", api, output_name="design_summaries", checked=summaries)
+        yield from stage(context, duckdb, "design_arrays", DesignArrays, Fetched(), "design_id", {},
+                         output_name="design_arrays", checked=arrays)

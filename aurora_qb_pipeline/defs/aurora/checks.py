@@ -3,7 +3,7 @@
 import dagster as dg
 from dagster_duckdb import DuckDBResource
 
-from ...store import STAGING_SCHEMA
+from ...store import STAGING_SCHEMA, connect
 from .staging import staging_key
 
 
@@ -13,7 +13,7 @@ from .staging import staging_key
     description="No Aurora design id is staged twice (across projects): the export merges on it.",
 )
 def designs_unique_across_projects(duckdb: DuckDBResource) -> dg.AssetCheckResult:
-    with duckdb.get_connection() as conn:
+    with connect(duckdb) as conn:
         dupes = conn.execute(
             f"select design_id, count(*) n from {STAGING_SCHEMA}.designs group by 1 having n > 1 limit 20"
         ).fetchall()

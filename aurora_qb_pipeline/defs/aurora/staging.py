@@ -1,12 +1,15 @@
 """What every Aurora staging asset does with what it fetched: fetch concurrently (a refused item
-becomes a quarantine row, an authentication error stops the run), validate with the pandera
-schema, quarantine the rejects, yield the output and its quarantine-rate check."""
+or a malformed answer becomes a quarantine row naming it, an authentication error stops the run),
+turn answers into rows (never raising on a value), validate them with the pandera schema,
+quarantine the rejects, record the repairs, yield the output and its quarantine-rate check.
+
+Only transient errors reach the step retry policy (:func:`..retries.staging_failures`)."""
 
 from __future__ import annotations
 
 import warnings
 from dataclasses import dataclass, field
-from typing import Any, Callable, Iterator, Sequence
+from typing import Any, Callable, Iterator, Optional, Sequence
 
 import dagster as dg
 import pandas as pd
@@ -14,10 +17,12 @@ from dagster_duckdb import DuckDBResource
 from dagster_pandera import pandera_schema_to_dagster_type
 
 from ...clients import AuroraClient, AuthenticationError, PermanentApiError
-from ...schemas import DesignArrays, Designs, DesignSummaries, LatestProposals, ProjectAddresses, validate_rows
+from ...coerce import preview
+from ...schemas import DesignArrays, Designs, DesignSummaries, LatestProposals, ProjectAddresses
 from ...store import ensure_staging_table, replace_quarantine
+from ...validation import Validated, note_text, validate_rows
 from ..partitions import projects_partitions
-from ..retries import STEP_RETRY, deterministic_failures
+from ..retries import STEP_RETRY, TRANSIENT_ERRORS, staging_failures
 
 with warnings.catch_warnings():  # the function is marked beta
     warnings.simplefilter("ignore")
@@ -63,8 +68,9 @@ def fetch_each(
 ) -> tuple[list[tuple[Any, Any]], list[dict]]:
     """Fetch every item concurrently; returns ([(item, answer)], [failure rows]).
 
-    A permanent API error (404, 422) for one item becomes a failure row with the reason and the
-    others go on. A refused credential (401/403) is raised: every other item would be refused too.
+    A permanent API error for one item (404, 422, a malformed answer: not JSON, a bare array, a
+    missing or null envelope key) becomes a failure row with the reason, which names its path,
+    and the others go on. A refused credential (401/403) is raised: every other item would be refused too.
     Transient errors that outlived the client's retries propagate and fail the step (its retry
     policy then retries it)."""
 
@@ -80,6 +86,24 @@ def fetch_each(
     return [(item, answer) for item, answer, failure in results if not failure], [f for *_, f in results if f]
 
 
+def read_each(
+    found: Sequence[tuple[Any, Any]], to_rows: Callable[[Any, Any], list[dict]], describe: Callable[[Any], dict]
+) -> Fetched:
+    """Rows of every answer. The transform never raises on a value; should it raise all the same
+    (a bug), that one answer is quarantined with the error, naming its project or design, and
+    the others go on."""
+    fetched = Fetched()
+    for item, answer in found:
+        try:
+            fetched.rows.extend(to_rows(item, answer))
+        except TRANSIENT_ERRORS:
+            raise
+        except Exception as exc:  # noqa: BLE001 - reported per item
+            fetched.failures.append({**describe(item), "reason": f"could not read the answer: {type(exc).__name__}: "
+                                     f"{preview(str(exc), 200)}"})
+    return fetched
+
+
 def quarantine_check(asset_name: str) -> dg.AssetCheckSpec:
     return dg.AssetCheckSpec(
         "quarantine_rate",
@@ -91,6 +115,7 @@ def quarantine_check(asset_name: str) -> dg.AssetCheckSpec:
 
 
 def _preview(frame: pd.DataFrame, rows: int = 5) -> dg.MetadataValue:
+    """The first rows as a markdown table (whatever text they hold is valid UTF-8 by now)."""
     return dg.MetadataValue.md(frame.head(rows).to_markdown(index=False) if len(frame) else "_no rows_")
 
 
@@ -103,18 +128,22 @@ def stage(
     key_column: str,
     api_stats: dict[str, float],
     output_name: str = "result",
+    checked: Optional[Validated] = None,
 ) -> Iterator[Any]:
-    """Validate, quarantine, and yield the output and its quarantine-rate check."""
-    checked = validate_rows(schema, fetched.rows)
-    rejected = pd.concat([checked.rejected, pd.DataFrame(fetched.failures)], ignore_index=True)
-    if "reason" not in rejected:
-        rejected["reason"] = []
+    """Validate (unless ``checked`` already is), quarantine, record the notes, and yield the output
+    and its quarantine-rate check."""
+    checked = checked or validate_rows(schema, fetched.rows, key_column)
+    rejected = [*checked.rejected, *fetched.failures]
     ensure_staging_table(duckdb, asset_name, schema)
-    replace_quarantine(duckdb, asset_name, context.partition_keys, rejected, key_column, context.run.run_id)
+    replace_quarantine(duckdb, asset_name, context.partition_keys, rejected, key_column, context.run.run_id,
+                       checked.notes)
     total = len(checked.valid) + len(rejected)
     fraction = len(rejected) / total if total else 0.0
-    for reason in rejected["reason"].head(20):
-        context.log.warning(f"{asset_name}: quarantined a row: {reason}")
+    for row in rejected[:20]:
+        where = row.get(key_column) or row.get("project_id")
+        context.log.warning(f"{asset_name}: quarantined {key_column} {where}: {row['reason']}")
+    for note in checked.notes[:20]:
+        context.log.info(f"{asset_name}: repaired {note['record_key'] or note['project_id']}: {note_text(note)}")
     yield dg.Output(
         checked.valid,
         output_name=output_name,
@@ -122,6 +151,7 @@ def stage(
             "projects": len(context.partition_keys),
             "valid_rows": len(checked.valid),
             "quarantined_rows": len(rejected),
+            "repaired_values": len(checked.notes),
             **{f"aurora_{k}": v for k, v in api_stats.items()},
             "preview": _preview(checked.valid),
         },
@@ -147,11 +177,12 @@ def fetch_and_stage(
     to_rows: Callable[[Any, Any], list[dict]],
 ) -> Iterator[Any]:
     """The whole of a single-output staging asset: fetch each item, turn answers into rows
-    (``to_rows(item, answer)``), then :func:`stage` them; deterministic errors are not retried."""
-    with deterministic_failures():
+    (``to_rows(item, answer)``), then :func:`stage` them; only transient errors are retried."""
+    with staging_failures():
         stats = ApiStatsDelta(aurora)
         found, failures = fetch_each(aurora, items, fetch, describe)
-        fetched = Fetched([row for item, answer in found for row in to_rows(item, answer)], failures)
+        fetched = read_each(found, to_rows, describe)
+        fetched.failures[:0] = failures
         yield from stage(context, duckdb, asset_name, schema, fetched, key_column, stats())
 
 

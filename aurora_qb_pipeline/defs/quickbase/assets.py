@@ -12,6 +12,7 @@ from dagster_duckdb import DuckDBResource
 from pydantic import Field
 
 from ...export import load_candidates, mapping_for, plan_export, report, send, skip_existing
+from ...store import HoldPolicy
 from ..aurora.staging import DUCKDB_POOL, OWNERS, staging_key
 from ..resources import QuickbaseResource
 from ..retries import deterministic_failures
@@ -37,6 +38,18 @@ class ExportConfig(dg.Config):
     max_request_bytes: Optional[int] = Field(
         default=None, ge=1024, description="Largest upsert body (default: AURORA_QB_EXPORT_MAX_BYTES)."
     )
+    hold_policy: Optional[str] = Field(
+        default=None, description="Which quarantined rows hold a design: design | project "
+        "(default: AURORA_QB_HOLD_POLICY).",
+    )
+
+
+def _hold_policy(value: str) -> HoldPolicy:
+    try:
+        return HoldPolicy(value)
+    except ValueError:
+        choices = ", ".join(p.value for p in HoldPolicy)
+        raise dg.Failure(f"hold_policy must be one of {choices} (got {value!r})", allow_retries=False) from None
 
 
 @dg.asset(
@@ -55,7 +68,7 @@ def designs_export(
     client = quickbase.client
     with deterministic_failures():
         mapping = mapping_for(client, config.mapping_file, config.matching_strategy)
-        candidates, last_hash = load_candidates(duckdb)
+        candidates, last_hash = load_candidates(duckdb, _hold_policy(config.hold_policy or quickbase.hold_policy))
         plan = plan_export(candidates, last_hash, mapping, config.resend_unchanged)
         if not config.dry_run:
             skip_existing(plan, client)
