@@ -1,24 +1,33 @@
-"""The Quickbase export as plain functions: plan, send, report (the export asset composes them).
+"""The Quickbase export as plain functions: plan, send, report (the export asset composes them;
+the reconcile's drift check is in :mod:`aurora_qb_pipeline.drift`).
 
 Idempotent by construction:
 * records are upserted with ``mergeFieldId`` on the unique "Aurora Design ID" field, so a rerun,
   a retried request or two overlapping runs update instead of duplicating;
-* ``ops.export_state`` keeps a hash of what Quickbase last accepted per design; a row whose
-  payload hash did not change is not sent again;
+* ``ops.export_state`` keeps a hash of what Quickbase last accepted per design, with the record id
+  and its Date Modified; a row whose payload hash did not change is not sent again;
 * rows Quickbase refuses (207 line errors) or that would be refused (a choice the field does
   not offer, a required value missing) go to ``ops.export_log`` with the reason and keep no
   state, so the next run tries them again; nothing is dropped.
+
+Loud where a problem is not a record's: a refused credential, a table that changed under the
+export (a mapped field deleted or retyped, the merge field no longer unique) or a request refused
+as a whole stop the export at once with a plain message (:class:`ExportStopped`), after booking
+what landed; a request refused as too large is split until its records land; an export that sent
+records and landed none fails.
 """
 
 from __future__ import annotations
 
+from collections import deque
 from dataclasses import dataclass, field
-from typing import Any, Optional
+from typing import Any, Callable, Optional
 
 import pandas as pd
 from dagster_duckdb import DuckDBResource
 
-from .clients import AuthenticationError, PermanentApiError, QuickbaseClient
+from .clients import AuthenticationError, NotFoundError, PayloadTooLargeError, PermanentApiError, QuickbaseClient
+from .clients.quickbase import UpsertResult, plan_batches
 from .mapping import (
     EncodedRow,
     MappingError,
@@ -27,6 +36,7 @@ from .mapping import (
     encode_row,
     load_mapping,
     resolve_mapping,
+    table_changes,
 )
 from .schemas import EXPORT_CONTRACT, EXPORT_SOURCES
 from .store import OPS_SCHEMA, STAGING_SCHEMA, ensure_tables, read_table, staged_tables_present, write_export_results
@@ -53,6 +63,33 @@ class NothingStaged(RuntimeError):
     """The staged tables the export reads do not exist yet."""
 
 
+class ExportStopped(RuntimeError):
+    """The export stopped at once for a problem of the whole request or table, not of a record:
+    retrying cannot help, the message says what to fix, and what landed before is booked."""
+
+
+class TableChanged(ExportStopped):
+    """The Quickbase table stopped fitting the mapping during the export."""
+
+
+class RequestRefused(ExportStopped):
+    """Quickbase refused an upsert request as a whole (not record by record)."""
+
+
+class NothingLanded(ExportStopped):
+    """Every record the export sent was refused."""
+
+
+@dataclass(frozen=True)
+class LastExport:
+    """What ``ops.export_state`` holds of a design: the hash Quickbase last accepted, its record
+    id and Date Modified then."""
+
+    content_hash: Optional[str]
+    record_id: Optional[int] = None
+    qb_modified: Optional[str] = None
+
+
 @dataclass
 class ExportTally:
     considered: int = 0
@@ -66,7 +103,13 @@ class ExportTally:
     rejected: int = 0
     skipped_existing: int = 0
     requests: int = 0
+    split_requests: int = 0
+    answers_lost: int = 0
     failures: list[dict] = field(default_factory=list)
+
+    @property
+    def landed(self) -> int:
+        return self.created + self.updated + self.unchanged
 
     def count_failure(self, status: str, design_id: str, message: str) -> tuple:
         setattr(self, status, getattr(self, status) + 1)
@@ -83,14 +126,25 @@ class ExportPlan:
     to_send: list[EncodedRow]
     tally: ExportTally
     log_rows: list[tuple] = field(default_factory=list)  # (design_id, status, message, record id, hash)
-    state_rows: list[tuple] = field(default_factory=list)  # (design_id, hash, record id, outcome)
+    state_rows: list[tuple] = field(default_factory=list)  # (design_id, hash, record id, outcome, modified)
+    last: dict[str, LastExport] = field(default_factory=dict)
+    unchanged: list[EncodedRow] = field(default_factory=list)  # not sent: as last accepted
+    reasons: dict[str, str] = field(default_factory=dict)  # design id -> why it is sent (the reconcile)
+
+
+@dataclass
+class BatchLimits:
+    """Largest body and record count per upsert; a 413 lowers ``max_bytes`` for the rest of the run."""
+
+    max_bytes: int
+    max_records: Optional[int] = None
 
 
 # --- plan ----------------------------------------------------------------------------------
 
 
-def load_candidates(duckdb: DuckDBResource) -> tuple[pd.DataFrame, dict[str, str]]:
-    """(one export row per staged design, {design id: hash Quickbase last accepted})."""
+def load_candidates(duckdb: DuckDBResource) -> tuple[pd.DataFrame, dict[str, LastExport]]:
+    """(one export row per staged design, {design id: what Quickbase last accepted})."""
     ensure_tables(duckdb)
     present = staged_tables_present(duckdb, REQUIRED_TABLES)
     if not all(present.values()):
@@ -99,40 +153,50 @@ def load_candidates(duckdb: DuckDBResource) -> tuple[pd.DataFrame, dict[str, str
             f"Nothing staged yet: tables {', '.join(missing)} are missing. "
             "Materialize the Aurora staging assets for at least one project first."
         )
-    state = read_table(duckdb, f"select design_id, content_hash from {OPS_SCHEMA}.export_state")
-    return read_table(duckdb, EXPORT_SQL), dict(zip(state["design_id"], state["content_hash"]))
+    state = read_table(
+        duckdb, f"select design_id, content_hash, qb_record_id, qb_modified from {OPS_SCHEMA}.export_state"
+    )
+    last = {
+        d: LastExport(h, None if pd.isna(rid) else int(rid), None if pd.isna(mod) else str(mod))
+        for d, h, rid, mod in state.itertuples(index=False)
+    }
+    return read_table(duckdb, EXPORT_SQL), last
 
 
 def plan_export(
-    candidates: pd.DataFrame, last_hash: dict[str, str], mapping: ResolvedMapping, resend_unchanged: bool = False
+    candidates: pd.DataFrame, last: dict[str, LastExport], mapping: ResolvedMapping, resend_unchanged: bool = False
 ) -> ExportPlan:
     """Sort candidates into held (quarantined), refused (Quickbase would reject them: logged),
     unchanged since the last export, and to send."""
-    plan = ExportPlan(mapping, [], ExportTally(considered=len(candidates)))
+    plan = ExportPlan(mapping, [], ExportTally(considered=len(candidates)), last=last)
     for row in candidates.to_dict("records"):
         if row.pop("held"):
             plan.tally.held += 1
             continue
         encoded = encode_row(mapping, row)
+        previous = last.get(encoded.design_id)
         if encoded.problems:
             plan.log_rows.append(plan.tally.count_failure("rejected", encoded.design_id, "; ".join(encoded.problems)))
-        elif not resend_unchanged and last_hash.get(encoded.design_id) == encoded.content_hash:
+        elif not resend_unchanged and previous is not None and previous.content_hash == encoded.content_hash:
             plan.tally.unchanged_since_last_export += 1
+            plan.unchanged.append(encoded)
         else:
             plan.to_send.append(encoded)
     return plan
 
 
-def skip_existing(plan: ExportPlan, quickbase: QuickbaseClient) -> None:
+def skip_existing(plan: ExportPlan, quickbase: QuickbaseClient, existing: Optional[dict[str, int]] = None) -> None:
     """The ``skip`` strategy: rows whose design Quickbase already holds are not sent (logged, and
-    their state kept so they are not asked about again until they change)."""
+    their state kept so they are not asked about again until they change). ``existing``: the
+    {key: record id} the reconcile already read, saving the lookup."""
     if plan.mapping.strategy is not MatchingStrategy.SKIP or not plan.to_send:
         return
-    existing = quickbase.existing_keys(plan.mapping.merge_field_id, [r.design_id for r in plan.to_send])
+    if existing is None:
+        existing = quickbase.existing_keys(plan.mapping.merge_field_id, [r.design_id for r in plan.to_send])
     skipped = [r for r in plan.to_send if r.design_id in existing]
     plan.to_send = [r for r in plan.to_send if r.design_id not in existing]
     plan.tally.skipped_existing = len(skipped)
-    plan.state_rows += [(r.design_id, r.content_hash, existing[r.design_id], "skipped") for r in skipped]
+    plan.state_rows += [(r.design_id, r.content_hash, existing[r.design_id], "skipped", None) for r in skipped]
     plan.log_rows += [(r.design_id, "skipped", "exists in Quickbase", existing[r.design_id], r.content_hash)
                       for r in skipped]
 
@@ -140,44 +204,145 @@ def skip_existing(plan: ExportPlan, quickbase: QuickbaseClient) -> None:
 # --- send ----------------------------------------------------------------------------------
 
 
-def send_batch(quickbase: QuickbaseClient, plan: ExportPlan, batch: list[EncodedRow]) -> tuple[list[tuple], list[tuple]]:
-    """Upsert one batch; returns (export-log rows, export-state rows). A refused credential is
-    raised (every later batch would be refused too); other permanent errors fail the batch's rows."""
+def _outcome(plan: ExportPlan, result: UpsertResult, position: int, row: EncodedRow) -> str:
+    """created / updated / unchanged / failed. When an earlier attempt's answer was lost, an
+    "unchanged" may be that attempt's doing: read back by merge key (the record id and Date
+    Modified this answer gives) against what the export last knew of the record."""
+    outcome = result.outcome(position)
+    if outcome != "unchanged" or not result.answer_lost:
+        return outcome
+    prior = plan.last.get(row.design_id)
+    if prior is None or prior.record_id != result.record_ids[position]:
+        return "created"
+    if prior.qb_modified is None or prior.qb_modified != result.date_modified[position]:
+        return "updated"
+    return "unchanged"
+
+
+def book_batch(plan: ExportPlan, batch: list[EncodedRow], result: UpsertResult) -> tuple[list[tuple], list[tuple]]:
+    """(export-log rows, export-state rows) of one answered upsert."""
     tally = plan.tally
     log_rows: list[tuple] = []
     state_rows: list[tuple] = []
-    try:
-        result = quickbase.upsert([r.record for r in batch], plan.mapping.merge_field_id)
-    except AuthenticationError:
-        raise
-    except PermanentApiError as exc:
-        message = quickbase.redact(str(exc))
-        return [tally.count_failure("failed", row.design_id, message) for row in batch], []
     tally.requests += 1
     tally.sent += len(batch)
+    tally.answers_lost += int(result.answer_lost)
     for position, row in enumerate(batch):
-        outcome = result.outcome(position)
+        outcome = _outcome(plan, result, position, row)
         if outcome == "failed":
             messages = result.line_errors.get(position) or ["no record id returned"]
             log_rows.append(tally.count_failure("failed", row.design_id, "; ".join(messages)))
             continue
-        record_id = result.record_ids[position]
+        record_id, modified = result.record_ids[position], result.date_modified[position]
         setattr(tally, outcome, getattr(tally, outcome) + 1)
-        log_rows.append((row.design_id, outcome, None, record_id, row.content_hash))
-        state_rows.append((row.design_id, row.content_hash, record_id, outcome))
+        log_rows.append((row.design_id, outcome, plan.reasons.get(row.design_id), record_id, row.content_hash))
+        state_rows.append((row.design_id, row.content_hash, record_id, outcome, modified))
     return log_rows, state_rows
 
 
+def changes_to_table(plan: ExportPlan, quickbase: QuickbaseClient) -> list[str]:
+    """What changed in the table since the export checked the mapping (one GET /v1/fields)."""
+    try:
+        return table_changes(plan.mapping, quickbase.get_fields())
+    except AuthenticationError:
+        raise
+    except NotFoundError as exc:
+        return [f"the table cannot be found any more ({quickbase.redact(str(exc))})"]
+    except PermanentApiError as exc:
+        return [f"the table's fields cannot be read ({quickbase.redact(str(exc))})"]
+
+
+def _stop(plan: ExportPlan, what: str, error: type[ExportStopped]) -> ExportStopped:
+    landed = plan.tally.landed
+    return error(
+        f"{what} The export stopped at once: {landed} of the {len(plan.to_send)} records to send had landed "
+        f"(booked); the next run sends the other {len(plan.to_send) - landed}."
+    )
+
+
 def send(
-    plan: ExportPlan, quickbase: QuickbaseClient, duckdb: DuckDBResource, run_id: str, batches: list[list[int]]
+    plan: ExportPlan,
+    quickbase: QuickbaseClient,
+    duckdb: DuckDBResource,
+    run_id: str,
+    batches: list[list[int]],
+    limits: BatchLimits,
+    warn: Callable[[str], None] = lambda _: None,
 ) -> None:
     """Write the plan's log rows, then send every batch, persisting after each one: a crash later
-    loses nothing and resends nothing."""
+    loses nothing and resends nothing. A batch refused as too large is split (and later batches
+    kept under the size that was refused); other whole-request problems stop the export."""
     write_export_results(duckdb, run_id, plan.log_rows, plan.state_rows)
     plan.log_rows, plan.state_rows = [], []
-    for indexes in batches:
-        batch_log, batch_state = send_batch(quickbase, plan, [plan.to_send[i] for i in indexes])
-        write_export_results(duckdb, run_id, batch_log, batch_state)
+    pending = deque(batches)
+    while pending:
+        indexes = pending.popleft()
+        batch = [plan.to_send[i] for i in indexes]
+        try:
+            result = quickbase.upsert([r.record for r in batch], plan.mapping.merge_field_id)
+        except PayloadTooLargeError as exc:
+            pending = _split(plan, quickbase, duckdb, run_id, indexes, pending, limits, exc, warn)
+            continue
+        except AuthenticationError:
+            raise
+        except PermanentApiError as exc:
+            changes = changes_to_table(plan, quickbase)
+            if changes:
+                raise _stop(plan, f"The Quickbase table changed during the export: {'; '.join(changes)}. "
+                            f"Quickbase refused a whole request of {len(batch)} records ({quickbase.redact(str(exc))}). "
+                            "Change the table back or fix the mapping file, then run again.", TableChanged) from None
+            raise _stop(plan, f"Quickbase refused a whole request of {len(batch)} records: "
+                        f"{quickbase.redact(str(exc))}.", RequestRefused) from None
+        write_export_results(duckdb, run_id, *book_batch(plan, batch, result))
+        if result.line_errors:
+            changes = changes_to_table(plan, quickbase)
+            if changes:
+                raise _stop(plan, f"The Quickbase table changed during the export: {'; '.join(changes)}. "
+                            f"Quickbase refused {len(result.line_errors)} of the {len(batch)} records of the last "
+                            "request (logged). Change the table back or fix the mapping file, then run again.",
+                            TableChanged)
+
+
+def _split(
+    plan: ExportPlan,
+    quickbase: QuickbaseClient,
+    duckdb: DuckDBResource,
+    run_id: str,
+    indexes: list[int],
+    pending: deque,
+    limits: BatchLimits,
+    exc: PayloadTooLargeError,
+    warn: Callable[[str], None],
+) -> deque:
+    """A request refused as too large: one record alone is logged as failed; more are split in
+    halves, and the rest of the run keeps under half the refused size."""
+    size = quickbase.request_bytes([plan.to_send[i].record for i in indexes])
+    if len(indexes) == 1:
+        row = plan.to_send[indexes[0]]
+        message = (f"too large for one request: Quickbase refused {size:,} bytes as too large "
+                   f"({quickbase.redact(exc.detail)})")
+        write_export_results(duckdb, run_id, [plan.tally.count_failure("failed", row.design_id, message)], [])
+        return pending
+    plan.tally.split_requests += 1
+    limits.max_bytes = max(1024, min(limits.max_bytes, size // 2))
+    warn(f"Quickbase refused a request of {len(indexes)} records ({size:,} bytes) as too large; sending at most "
+         f"{limits.max_bytes:,} bytes a request from now on. Set AURORA_QB_EXPORT_MAX_BYTES (or run config "
+         "max_request_bytes) lower to avoid the refused request.")
+    halves = [indexes[: len(indexes) // 2], indexes[len(indexes) // 2:]]
+    others = [i for batch in pending for i in batch]
+    later = plan_batches([plan.to_send[i].record for i in others], limits.max_bytes, limits.max_records)
+    return deque(halves + [[others[j] for j in batch] for batch in later])
+
+
+def check_landed(plan: ExportPlan) -> None:
+    """Fail an export that sent records and landed none: that run did nothing it was asked to."""
+    tally = plan.tally
+    if plan.to_send and tally.failed and not tally.landed:
+        reasons = sorted({f["message"] for f in tally.failures})[:3]
+        raise NothingLanded(
+            f"Quickbase refused all {tally.failed} records this export sent, e.g.: {' | '.join(reasons)}. "
+            "See ops.export_log; the next run sends them again."
+        )
 
 
 # --- report --------------------------------------------------------------------------------

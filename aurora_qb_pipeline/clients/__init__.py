@@ -6,6 +6,7 @@ from .http import (
     ApiError,
     AuthenticationError,
     NotFoundError,
+    PayloadTooLargeError,
     PermanentApiError,
     RateBudgetExhausted,
     TransientApiError,
@@ -14,5 +15,6 @@ from .quickbase import QuickbaseClient, UpsertResult
 
 __all__ = [
     "ApiClient", "ApiError", "AuroraClient", "AuthenticationError", "ClientOptions", "NotFoundError", "Page",
-    "PermanentApiError", "QuickbaseClient", "RateBudgetExhausted", "TransientApiError", "UpsertResult",
+    "PayloadTooLargeError", "PermanentApiError", "QuickbaseClient", "RateBudgetExhausted", "TransientApiError",
+    "UpsertResult",
 ]

@@ -18,6 +18,8 @@ RANGE_START = "dagster/asset_partition_range_start"
 RANGE_END = "dagster/asset_partition_range_end"
 TRIGGER_TAG = "aurora_qb/trigger"
 """Tag naming what launched a run: discovery, design_requests, daily_reconcile, bench_..."""
+DAILY_RECONCILE_TRIGGER = "daily_reconcile"
+"""The daily reconcile's trigger: its export also compares with what Quickbase holds (drift)."""
 
 
 def range_tags(start: str, end: str, trigger: str) -> dict[str, str]:
