@@ -16,19 +16,29 @@ export would send (:func:`aurora_qb_pipeline.mapping.values_match`):
 * **unchanged**: as sent.
 
 Records whose design id no staged design has are counted (``not_staged``) and left alone.
+
+Besides the nightly run, an export reconciles by itself when the table changed under an earlier
+one (:func:`request_reconcile`; a mapped field deleted or retyped may have cleared values) or when
+the mapped fields' ids or types differ from the last export's (:func:`reconcile_reason`).
 """
 
 from __future__ import annotations
 
+import json
 from dataclasses import asdict, dataclass, field
-from typing import Any
+from typing import Any, Optional
+
+from dagster_duckdb import DuckDBResource
 
 from .api_facts import QUICKBASE_RECORD_ID_FIELD
 from .clients import QuickbaseClient
 from .export import ExportPlan
 from .mapping import EncodedRow, MatchingStrategy, ResolvedMapping, values_match
+from .store import read_meta, write_meta
 
 EXAMPLES = 20  # design ids per category shown in the run's metadata
+RECONCILE_REQUEST = "reconcile_requested"  # ops.export_meta: why the next export compares with Quickbase
+TABLE_SIGNATURE = "table_signature"  # ops.export_meta: mapped field ids and types at the last export
 
 
 @dataclass
@@ -97,3 +107,31 @@ def reconcile(plan: ExportPlan, quickbase: QuickbaseClient) -> tuple[DriftReport
     plan.unchanged = still_unchanged
     plan.tally.unchanged_since_last_export = len(still_unchanged)
     return report, {key: int(record[QUICKBASE_RECORD_ID_FIELD]) for key, record in held.items()}
+
+
+def table_signature(mapping: ResolvedMapping) -> str:
+    """The mapped fields' ids and types and the merge field: when they change between runs, values
+    Quickbase held may have been converted or cleared."""
+    return json.dumps([mapping.merge_field_id, sorted((t.field_id, t.field_type) for t in mapping.targets)])
+
+
+def request_reconcile(duckdb: DuckDBResource, reason: str) -> None:
+    """Make the next export compare with what Quickbase holds (the table changed under it)."""
+    write_meta(duckdb, {RECONCILE_REQUEST: reason})
+
+
+def reconcile_reason(duckdb: DuckDBResource, mapping: ResolvedMapping) -> Optional[str]:
+    """Why this export should compare with Quickbase although nobody asked: an earlier run found
+    the table changed, or the mapped fields' ids or types differ from the last export's."""
+    meta = read_meta(duckdb)
+    if meta.get(RECONCILE_REQUEST):
+        return meta[RECONCILE_REQUEST]
+    stored = meta.get(TABLE_SIGNATURE)
+    if stored is not None and stored != table_signature(mapping):
+        return "the mapped fields' ids or types changed since the last export"
+    return None
+
+
+def export_finished(duckdb: DuckDBResource, mapping: ResolvedMapping, reconciled: bool) -> None:
+    """Remember the table's signature; a reconcile that ran answers any request for one."""
+    write_meta(duckdb, {TABLE_SIGNATURE: table_signature(mapping), **({RECONCILE_REQUEST: None} if reconciled else {})})

@@ -1,5 +1,6 @@
-"""The Quickbase export as plain functions: plan, send, report (the export asset composes them;
-the reconcile's drift check is in :mod:`aurora_qb_pipeline.drift`).
+"""The Quickbase export as plain functions: plan and report here, send in
+:mod:`aurora_qb_pipeline.export_send`, the reconcile's drift check in :mod:`aurora_qb_pipeline.drift`
+(the export asset composes them).
 
 Idempotent by construction:
 * records are upserted with ``mergeFieldId`` on the unique "Aurora Design ID" field, so a rerun,
@@ -19,27 +20,16 @@ records and landed none fails.
 
 from __future__ import annotations
 
-from collections import deque
 from dataclasses import dataclass, field
-from typing import Any, Callable, Optional
+from typing import Any, Optional
 
 import pandas as pd
 from dagster_duckdb import DuckDBResource
 
-from .clients import AuthenticationError, NotFoundError, PayloadTooLargeError, PermanentApiError, QuickbaseClient
-from .clients.quickbase import UpsertResult, plan_batches
-from .mapping import (
-    EncodedRow,
-    MappingError,
-    MatchingStrategy,
-    ResolvedMapping,
-    encode_row,
-    load_mapping,
-    resolve_mapping,
-    table_changes,
-)
+from .clients import QuickbaseClient
+from .mapping import EncodedRow, MappingError, MatchingStrategy, ResolvedMapping, encode_row, load_mapping, resolve_mapping
 from .schemas import EXPORT_CONTRACT, EXPORT_SOURCES
-from .store import OPS_SCHEMA, STAGING_SCHEMA, ensure_tables, read_table, staged_tables_present, write_export_results
+from .store import OPS_SCHEMA, STAGING_SCHEMA, ensure_tables, read_table, staged_tables_present
 
 _ALIASES = {"designs": "d", "design_summaries": "s", "latest_proposals": "p", "project_addresses": "a"}
 # One row per staged design that has a valid summary; proposal and address are optional. Designs
@@ -132,14 +122,6 @@ class ExportPlan:
     reasons: dict[str, str] = field(default_factory=dict)  # design id -> why it is sent (the reconcile)
 
 
-@dataclass
-class BatchLimits:
-    """Largest body and record count per upsert; a 413 lowers ``max_bytes`` for the rest of the run."""
-
-    max_bytes: int
-    max_records: Optional[int] = None
-
-
 # --- plan ----------------------------------------------------------------------------------
 
 
@@ -199,150 +181,6 @@ def skip_existing(plan: ExportPlan, quickbase: QuickbaseClient, existing: Option
     plan.state_rows += [(r.design_id, r.content_hash, existing[r.design_id], "skipped", None) for r in skipped]
     plan.log_rows += [(r.design_id, "skipped", "exists in Quickbase", existing[r.design_id], r.content_hash)
                       for r in skipped]
-
-
-# --- send ----------------------------------------------------------------------------------
-
-
-def _outcome(plan: ExportPlan, result: UpsertResult, position: int, row: EncodedRow) -> str:
-    """created / updated / unchanged / failed. When an earlier attempt's answer was lost, an
-    "unchanged" may be that attempt's doing: read back by merge key (the record id and Date
-    Modified this answer gives) against what the export last knew of the record."""
-    outcome = result.outcome(position)
-    if outcome != "unchanged" or not result.answer_lost:
-        return outcome
-    prior = plan.last.get(row.design_id)
-    if prior is None or prior.record_id != result.record_ids[position]:
-        return "created"
-    if prior.qb_modified is None or prior.qb_modified != result.date_modified[position]:
-        return "updated"
-    return "unchanged"
-
-
-def book_batch(plan: ExportPlan, batch: list[EncodedRow], result: UpsertResult) -> tuple[list[tuple], list[tuple]]:
-    """(export-log rows, export-state rows) of one answered upsert."""
-    tally = plan.tally
-    log_rows: list[tuple] = []
-    state_rows: list[tuple] = []
-    tally.requests += 1
-    tally.sent += len(batch)
-    tally.answers_lost += int(result.answer_lost)
-    for position, row in enumerate(batch):
-        outcome = _outcome(plan, result, position, row)
-        if outcome == "failed":
-            messages = result.line_errors.get(position) or ["no record id returned"]
-            log_rows.append(tally.count_failure("failed", row.design_id, "; ".join(messages)))
-            continue
-        record_id, modified = result.record_ids[position], result.date_modified[position]
-        setattr(tally, outcome, getattr(tally, outcome) + 1)
-        log_rows.append((row.design_id, outcome, plan.reasons.get(row.design_id), record_id, row.content_hash))
-        state_rows.append((row.design_id, row.content_hash, record_id, outcome, modified))
-    return log_rows, state_rows
-
-
-def changes_to_table(plan: ExportPlan, quickbase: QuickbaseClient) -> list[str]:
-    """What changed in the table since the export checked the mapping (one GET /v1/fields)."""
-    try:
-        return table_changes(plan.mapping, quickbase.get_fields())
-    except AuthenticationError:
-        raise
-    except NotFoundError as exc:
-        return [f"the table cannot be found any more ({quickbase.redact(str(exc))})"]
-    except PermanentApiError as exc:
-        return [f"the table's fields cannot be read ({quickbase.redact(str(exc))})"]
-
-
-def _stop(plan: ExportPlan, what: str, error: type[ExportStopped]) -> ExportStopped:
-    landed = plan.tally.landed
-    return error(
-        f"{what} The export stopped at once: {landed} of the {len(plan.to_send)} records to send had landed "
-        f"(booked); the next run sends the other {len(plan.to_send) - landed}."
-    )
-
-
-def send(
-    plan: ExportPlan,
-    quickbase: QuickbaseClient,
-    duckdb: DuckDBResource,
-    run_id: str,
-    batches: list[list[int]],
-    limits: BatchLimits,
-    warn: Callable[[str], None] = lambda _: None,
-) -> None:
-    """Write the plan's log rows, then send every batch, persisting after each one: a crash later
-    loses nothing and resends nothing. A batch refused as too large is split (and later batches
-    kept under the size that was refused); other whole-request problems stop the export."""
-    write_export_results(duckdb, run_id, plan.log_rows, plan.state_rows)
-    plan.log_rows, plan.state_rows = [], []
-    pending = deque(batches)
-    while pending:
-        indexes = pending.popleft()
-        batch = [plan.to_send[i] for i in indexes]
-        try:
-            result = quickbase.upsert([r.record for r in batch], plan.mapping.merge_field_id)
-        except PayloadTooLargeError as exc:
-            pending = _split(plan, quickbase, duckdb, run_id, indexes, pending, limits, exc, warn)
-            continue
-        except AuthenticationError:
-            raise
-        except PermanentApiError as exc:
-            changes = changes_to_table(plan, quickbase)
-            if changes:
-                raise _stop(plan, f"The Quickbase table changed during the export: {'; '.join(changes)}. "
-                            f"Quickbase refused a whole request of {len(batch)} records ({quickbase.redact(str(exc))}). "
-                            "Change the table back or fix the mapping file, then run again.", TableChanged) from None
-            raise _stop(plan, f"Quickbase refused a whole request of {len(batch)} records: "
-                        f"{quickbase.redact(str(exc))}.", RequestRefused) from None
-        write_export_results(duckdb, run_id, *book_batch(plan, batch, result))
-        if result.line_errors:
-            changes = changes_to_table(plan, quickbase)
-            if changes:
-                raise _stop(plan, f"The Quickbase table changed during the export: {'; '.join(changes)}. "
-                            f"Quickbase refused {len(result.line_errors)} of the {len(batch)} records of the last "
-                            "request (logged). Change the table back or fix the mapping file, then run again.",
-                            TableChanged)
-
-
-def _split(
-    plan: ExportPlan,
-    quickbase: QuickbaseClient,
-    duckdb: DuckDBResource,
-    run_id: str,
-    indexes: list[int],
-    pending: deque,
-    limits: BatchLimits,
-    exc: PayloadTooLargeError,
-    warn: Callable[[str], None],
-) -> deque:
-    """A request refused as too large: one record alone is logged as failed; more are split in
-    halves, and the rest of the run keeps under half the refused size."""
-    size = quickbase.request_bytes([plan.to_send[i].record for i in indexes])
-    if len(indexes) == 1:
-        row = plan.to_send[indexes[0]]
-        message = (f"too large for one request: Quickbase refused {size:,} bytes as too large "
-                   f"({quickbase.redact(exc.detail)})")
-        write_export_results(duckdb, run_id, [plan.tally.count_failure("failed", row.design_id, message)], [])
-        return pending
-    plan.tally.split_requests += 1
-    limits.max_bytes = max(1024, min(limits.max_bytes, size // 2))
-    warn(f"Quickbase refused a request of {len(indexes)} records ({size:,} bytes) as too large; sending at most "
-         f"{limits.max_bytes:,} bytes a request from now on. Set AURORA_QB_EXPORT_MAX_BYTES (or run config "
-         "max_request_bytes) lower to avoid the refused request.")
-    halves = [indexes[: len(indexes) // 2], indexes[len(indexes) // 2:]]
-    others = [i for batch in pending for i in batch]
-    later = plan_batches([plan.to_send[i].record for i in others], limits.max_bytes, limits.max_records)
-    return deque(halves + [[others[j] for j in batch] for batch in later])
-
-
-def check_landed(plan: ExportPlan) -> None:
-    """Fail an export that sent records and landed none: that run did nothing it was asked to."""
-    tally = plan.tally
-    if plan.to_send and tally.failed and not tally.landed:
-        reasons = sorted({f["message"] for f in tally.failures})[:3]
-        raise NothingLanded(
-            f"Quickbase refused all {tally.failed} records this export sent, e.g.: {' | '.join(reasons)}. "
-            "See ops.export_log; the next run sends them again."
-        )
 
 
 # --- report --------------------------------------------------------------------------------

@@ -4,7 +4,9 @@
 * ``ops.export_state`` per Aurora design: hash of what Quickbase last accepted, its record id and
   its Date Modified after that write;
 * ``ops.export_log``   one line per record per export attempt (created / updated / unchanged /
-  failed / rejected / skipped) with Quickbase's messages.
+  failed / rejected / skipped) with Quickbase's messages;
+* ``ops.export_meta``  what the export keeps between runs beyond records (the mapped fields' ids
+  and types at the last export; a reconcile asked for by a run that found the table changed).
 
 Connections are opened for one short statement batch and closed at once, so no step holds the
 DuckDB file lock while it waits on an API.
@@ -35,6 +37,8 @@ alter table {OPS_SCHEMA}.export_state add column if not exists qb_modified varch
 create table if not exists {OPS_SCHEMA}.export_log (
     run_id varchar, design_id varchar, status varchar, message varchar,
     qb_record_id bigint, content_hash varchar, logged_at timestamptz);
+create table if not exists {OPS_SCHEMA}.export_meta (
+    key varchar primary key, value varchar, updated_at timestamptz);
 """
 
 
@@ -97,6 +101,22 @@ def replace_quarantine(
             )
         if rows:
             conn.executemany(f"insert into {OPS_SCHEMA}.quarantine values (?, ?, ?, ?, ?, ?, ?)", rows)
+
+
+def read_meta(duckdb: DuckDBResource) -> dict[str, str]:
+    """Everything in ``ops.export_meta``."""
+    ensure_tables(duckdb)
+    with duckdb.get_connection() as conn:
+        return dict(conn.execute(f"select key, value from {OPS_SCHEMA}.export_meta").fetchall())
+
+
+def write_meta(duckdb: DuckDBResource, values: dict[str, Optional[str]]) -> None:
+    """Set keys of ``ops.export_meta``; a value None removes the key."""
+    with ops_transaction(duckdb) as conn:
+        for key, value in values.items():
+            conn.execute(f"delete from {OPS_SCHEMA}.export_meta where key = ?", [key])
+            if value is not None:
+                conn.execute(f"insert into {OPS_SCHEMA}.export_meta values (?, ?, ?)", [key, value, now_utc()])
 
 
 DESIGN_KEYED_TABLES = ("designs", "latest_proposals", "design_summaries", "design_arrays")

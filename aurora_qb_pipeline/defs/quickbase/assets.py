@@ -12,18 +12,10 @@ import dagster as dg
 from dagster_duckdb import DuckDBResource
 from pydantic import Field
 
-from ...drift import reconcile
-from ...export import (
-    BatchLimits,
-    ExportStopped,
-    check_landed,
-    load_candidates,
-    mapping_for,
-    plan_export,
-    report,
-    send,
-    skip_existing,
-)
+from ...drift import export_finished, reconcile, reconcile_reason, request_reconcile
+from ...export import ExportStopped, load_candidates, mapping_for, plan_export, report, skip_existing
+from ...export_send import BatchLimits, check_landed, send
+from ...mapping import MappingError
 from ..aurora.staging import DUCKDB_POOL, OWNERS, staging_key
 from ..partitions import DAILY_RECONCILE_TRIGGER, TRIGGER_TAG
 from ..resources import QuickbaseResource
@@ -72,19 +64,24 @@ def designs_export(
     """Upserts every staged design whose content changed into the Quickbase table (merge on Aurora Design ID);
     on a reconcile also those missing or edited in Quickbase."""
     client = quickbase.client
-    reconciling = config.reconcile
-    if reconciling is None:
-        reconciling = context.run.tags.get(TRIGGER_TAG) == DAILY_RECONCILE_TRIGGER
     drift = None
     with deterministic_failures():
-        mapping = mapping_for(client, config.mapping_file, config.matching_strategy)
+        try:
+            mapping = mapping_for(client, config.mapping_file, config.matching_strategy)
+        except MappingError as exc:  # values may be lost when the table changed: check them once it fits
+            request_reconcile(duckdb, f"the table did not fit the mapping: {exc.problems[0]}")
+            raise
         candidates, last = load_candidates(duckdb)
         plan = plan_export(candidates, last, mapping, config.resend_unchanged)
+        why = reconcile_reason(duckdb, mapping)
+        if context.run.tags.get(TRIGGER_TAG) == DAILY_RECONCILE_TRIGGER:
+            why = "the daily reconcile"
+        reconciling = bool(why) if config.reconcile is None else config.reconcile
         existing = None
         if reconciling:
             drift, existing = reconcile(plan, client)
-            context.log.info(f"drift: {drift.missing} missing in Quickbase, {drift.edited} edited there, "
-                             f"{drift.unchanged} as sent ({drift.requests} Quickbase requests)")
+            context.log.info(f"reconcile ({why or 'run config'}): {drift.missing} records missing in Quickbase, "
+                             f"{drift.edited} edited there, {drift.unchanged} as sent ({drift.requests} requests)")
         if not config.dry_run:
             skip_existing(plan, client, existing)
         limits = BatchLimits(config.max_request_bytes or client.max_request_bytes,
@@ -94,6 +91,7 @@ def designs_export(
             context.log.info(f"dry run: would send {len(plan.to_send)} records in {len(batches)} requests")
         else:
             send(plan, client, duckdb, context.run.run_id, batches, limits, warn=context.log.warning)
+            export_finished(duckdb, mapping, reconciled=reconciling)
 
     for failure in plan.tally.failures[:20]:
         context.log.warning(f"design {failure['design_id']} {failure['status']}: {failure['message']}")
@@ -104,6 +102,7 @@ def designs_export(
         "failures": dg.MetadataValue.json(figures["failures"]),
         "preview": dg.MetadataValue.md(figures["preview"]),
         "reconcile": reconciling,
+        "reconcile_reason": (why or "run config") if reconciling else "",
     }
     if drift is not None:
         metadata.update({"drift_missing": drift.missing, "drift_edited": drift.edited,
