@@ -116,6 +116,22 @@ def test_field_retyped_mid_export_stops_and_the_next_run_restores_values_the_ret
     assert not export_metadata(pipeline.run())["reconcile"]
 
 
+def test_field_retyped_between_runs_fails_clearly_and_the_run_after_the_fix_restores_values(pipeline):
+    qb = pipeline.sandbox.quickbase
+    pipeline.sync_all()
+    with_azimuth = sum(1 for r in pipeline.qb_records() if r.get(AZIMUTH_FID) is not None)
+    qb.change_field_type(qb.table_id, AZIMUTH_FID, "date")  # clears every azimuth
+    result = pipeline.run(raise_on_error=False)
+    assert not result.success and not retried(result)
+    assert "'Azimuth' (18) is of type date" in step_failure_text(result)
+
+    qb.change_field_type(qb.table_id, AZIMUTH_FID, "numeric")
+    meta = export_metadata(pipeline.run())
+    assert meta["reconcile"] and "did not fit the mapping" in meta["reconcile_reason"]
+    assert meta["drift_edited"] == meta["updated"] == with_azimuth > 0
+    assert sum(1 for r in pipeline.qb_records() if r.get(AZIMUTH_FID) is not None) == with_azimuth
+
+
 def test_merge_field_made_non_unique_mid_export_stops_and_the_next_run_after_the_fix_repairs(pipeline):
     qb = pipeline.sandbox.quickbase
     pipeline.add_projects()
