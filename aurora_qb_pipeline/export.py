@@ -1,13 +1,21 @@
-"""The Quickbase export as plain functions: plan, send, report (the export asset composes them).
+"""The Quickbase export as plain functions: plan and report here, send in
+:mod:`aurora_qb_pipeline.export_send`, the reconcile's drift check in :mod:`aurora_qb_pipeline.drift`
+(the export asset composes them).
 
 Idempotent by construction:
 * records are upserted with ``mergeFieldId`` on the unique "Aurora Design ID" field, so a rerun,
   a retried request or two overlapping runs update instead of duplicating;
-* ``ops.export_state`` keeps a hash of what Quickbase last accepted per design; a row whose
-  payload hash did not change is not sent again;
+* ``ops.export_state`` keeps a hash of what Quickbase last accepted per design, with the record id
+  and its Date Modified; a row whose payload hash did not change is not sent again;
 * rows Quickbase refuses (207 line errors) or that would be refused (a choice the field does
   not offer, a required value missing) go to ``ops.export_log`` with the reason and keep no
   state, so the next run tries them again; nothing is dropped.
+
+Loud where a problem is not a record's: a refused credential, a table that changed under the
+export (a mapped field deleted or retyped, the merge field no longer unique) or a request refused
+as a whole stop the export at once with a plain message (:class:`ExportStopped`), after booking
+what landed; a request refused as too large is split until its records land; an export that sent
+records and landed none fails.
 """
 
 from __future__ import annotations
@@ -18,27 +26,10 @@ from typing import Any, Optional
 import pandas as pd
 from dagster_duckdb import DuckDBResource
 
-from .clients import AuthenticationError, PermanentApiError, QuickbaseClient
-from .mapping import (
-    EncodedRow,
-    MappingError,
-    MatchingStrategy,
-    ResolvedMapping,
-    encode_row,
-    load_mapping,
-    resolve_mapping,
-)
+from .clients import QuickbaseClient
+from .mapping import EncodedRow, MappingError, MatchingStrategy, ResolvedMapping, encode_row, load_mapping, resolve_mapping
 from .schemas import EXPORT_CONTRACT, EXPORT_SOURCES
-from .store import (
-    OPS_SCHEMA,
-    STAGING_SCHEMA,
-    HoldPolicy,
-    ensure_tables,
-    held_sql,
-    read_table,
-    staged_tables_present,
-    write_export_results,
-)
+from .store import OPS_SCHEMA, STAGING_SCHEMA, HoldPolicy, ensure_tables, held_sql, read_table, staged_tables_present
 
 _ALIASES = {"designs": "d", "design_summaries": "s", "latest_proposals": "p", "project_addresses": "a"}
 
@@ -63,6 +54,33 @@ class NothingStaged(RuntimeError):
     """The staged tables the export reads do not exist yet."""
 
 
+class ExportStopped(RuntimeError):
+    """The export stopped at once for a problem of the whole request or table, not of a record:
+    retrying cannot help, the message says what to fix, and what landed before is booked."""
+
+
+class TableChanged(ExportStopped):
+    """The Quickbase table stopped fitting the mapping during the export."""
+
+
+class RequestRefused(ExportStopped):
+    """Quickbase refused an upsert request as a whole (not record by record)."""
+
+
+class NothingLanded(ExportStopped):
+    """Every record the export sent was refused."""
+
+
+@dataclass(frozen=True)
+class LastExport:
+    """What ``ops.export_state`` holds of a design: the hash Quickbase last accepted, its record
+    id and Date Modified then."""
+
+    content_hash: Optional[str]
+    record_id: Optional[int] = None
+    qb_modified: Optional[str] = None
+
+
 @dataclass
 class ExportTally:
     considered: int = 0
@@ -76,7 +94,13 @@ class ExportTally:
     rejected: int = 0
     skipped_existing: int = 0
     requests: int = 0
+    split_requests: int = 0
+    answers_lost: int = 0
     failures: list[dict] = field(default_factory=list)
+
+    @property
+    def landed(self) -> int:
+        return self.created + self.updated + self.unchanged
 
     def count_failure(self, status: str, design_id: str, message: str) -> tuple:
         setattr(self, status, getattr(self, status) + 1)
@@ -93,7 +117,10 @@ class ExportPlan:
     to_send: list[EncodedRow]
     tally: ExportTally
     log_rows: list[tuple] = field(default_factory=list)  # (design_id, status, message, record id, hash)
-    state_rows: list[tuple] = field(default_factory=list)  # (design_id, hash, record id, outcome)
+    state_rows: list[tuple] = field(default_factory=list)  # (design_id, hash, record id, outcome, modified)
+    last: dict[str, LastExport] = field(default_factory=dict)
+    unchanged: list[EncodedRow] = field(default_factory=list)  # not sent: as last accepted
+    reasons: dict[str, str] = field(default_factory=dict)  # design id -> why it is sent (the reconcile)
 
 
 # --- plan ----------------------------------------------------------------------------------
@@ -101,8 +128,8 @@ class ExportPlan:
 
 def load_candidates(
     duckdb: DuckDBResource, hold_policy: HoldPolicy = HoldPolicy.DESIGN
-) -> tuple[pd.DataFrame, dict[str, str]]:
-    """(one export row per staged design, {design id: hash Quickbase last accepted})."""
+) -> tuple[pd.DataFrame, dict[str, LastExport]]:
+    """(one export row per staged design, {design id: what Quickbase last accepted})."""
     ensure_tables(duckdb)
     present = staged_tables_present(duckdb, REQUIRED_TABLES)
     if not all(present.values()):
@@ -111,25 +138,33 @@ def load_candidates(
             f"Nothing staged yet: tables {', '.join(missing)} are missing. "
             "Materialize the Aurora staging assets for at least one project first."
         )
-    state = read_table(duckdb, f"select design_id, content_hash from {OPS_SCHEMA}.export_state")
-    return read_table(duckdb, export_sql(hold_policy)), dict(zip(state["design_id"], state["content_hash"]))
+    state = read_table(
+        duckdb, f"select design_id, content_hash, qb_record_id, qb_modified from {OPS_SCHEMA}.export_state"
+    )
+    last = {
+        d: LastExport(h, None if pd.isna(rid) else int(rid), None if pd.isna(mod) else str(mod))
+        for d, h, rid, mod in state.itertuples(index=False)
+    }
+    return read_table(duckdb, export_sql(hold_policy)), last
 
 
 def plan_export(
-    candidates: pd.DataFrame, last_hash: dict[str, str], mapping: ResolvedMapping, resend_unchanged: bool = False
+    candidates: pd.DataFrame, last: dict[str, LastExport], mapping: ResolvedMapping, resend_unchanged: bool = False
 ) -> ExportPlan:
     """Sort candidates into held (quarantined), refused (Quickbase would reject them: logged),
     unchanged since the last export, and to send."""
-    plan = ExportPlan(mapping, [], ExportTally(considered=len(candidates)))
+    plan = ExportPlan(mapping, [], ExportTally(considered=len(candidates)), last=last)
     for row in candidates.to_dict("records"):
         if row.pop("held"):
             plan.tally.held += 1
             continue
         encoded = encode_row(mapping, row)
+        previous = last.get(encoded.design_id)
         if encoded.problems:
             plan.log_rows.append(plan.tally.count_failure("rejected", encoded.design_id, "; ".join(encoded.problems)))
-        elif not resend_unchanged and last_hash.get(encoded.design_id) == encoded.content_hash:
+        elif not resend_unchanged and previous is not None and previous.content_hash == encoded.content_hash:
             plan.tally.unchanged_since_last_export += 1
+            plan.unchanged.append(encoded)
         else:
             plan.to_send.append(encoded)
             plan.log_rows += [(encoded.design_id, "truncated", note, None, encoded.content_hash)
@@ -137,61 +172,20 @@ def plan_export(
     return plan
 
 
-def skip_existing(plan: ExportPlan, quickbase: QuickbaseClient) -> None:
+def skip_existing(plan: ExportPlan, quickbase: QuickbaseClient, existing: Optional[dict[str, int]] = None) -> None:
     """The ``skip`` strategy: rows whose design Quickbase already holds are not sent (logged, and
-    their state kept so they are not asked about again until they change)."""
+    their state kept so they are not asked about again until they change). ``existing``: the
+    {key: record id} the reconcile already read, saving the lookup."""
     if plan.mapping.strategy is not MatchingStrategy.SKIP or not plan.to_send:
         return
-    existing = quickbase.existing_keys(plan.mapping.merge_field_id, [r.design_id for r in plan.to_send])
+    if existing is None:
+        existing = quickbase.existing_keys(plan.mapping.merge_field_id, [r.design_id for r in plan.to_send])
     skipped = [r for r in plan.to_send if r.design_id in existing]
     plan.to_send = [r for r in plan.to_send if r.design_id not in existing]
     plan.tally.skipped_existing = len(skipped)
-    plan.state_rows += [(r.design_id, r.content_hash, existing[r.design_id], "skipped") for r in skipped]
+    plan.state_rows += [(r.design_id, r.content_hash, existing[r.design_id], "skipped", None) for r in skipped]
     plan.log_rows += [(r.design_id, "skipped", "exists in Quickbase", existing[r.design_id], r.content_hash)
                       for r in skipped]
-
-
-# --- send ----------------------------------------------------------------------------------
-
-
-def send_batch(quickbase: QuickbaseClient, plan: ExportPlan, batch: list[EncodedRow]) -> tuple[list[tuple], list[tuple]]:
-    """Upsert one batch; returns (export-log rows, export-state rows). A refused credential is
-    raised (every later batch would be refused too); other permanent errors fail the batch's rows."""
-    tally = plan.tally
-    log_rows: list[tuple] = []
-    state_rows: list[tuple] = []
-    try:
-        result = quickbase.upsert([r.record for r in batch], plan.mapping.merge_field_id)
-    except AuthenticationError:
-        raise
-    except PermanentApiError as exc:
-        message = quickbase.redact(str(exc))
-        return [tally.count_failure("failed", row.design_id, message) for row in batch], []
-    tally.requests += 1
-    tally.sent += len(batch)
-    for position, row in enumerate(batch):
-        outcome = result.outcome(position)
-        if outcome == "failed":
-            messages = result.line_errors.get(position) or ["no record id returned"]
-            log_rows.append(tally.count_failure("failed", row.design_id, "; ".join(messages)))
-            continue
-        record_id = result.record_ids[position]
-        setattr(tally, outcome, getattr(tally, outcome) + 1)
-        log_rows.append((row.design_id, outcome, None, record_id, row.content_hash))
-        state_rows.append((row.design_id, row.content_hash, record_id, outcome))
-    return log_rows, state_rows
-
-
-def send(
-    plan: ExportPlan, quickbase: QuickbaseClient, duckdb: DuckDBResource, run_id: str, batches: list[list[int]]
-) -> None:
-    """Write the plan's log rows, then send every batch, persisting after each one: a crash later
-    loses nothing and resends nothing."""
-    write_export_results(duckdb, run_id, plan.log_rows, plan.state_rows)
-    plan.log_rows, plan.state_rows = [], []
-    for indexes in batches:
-        batch_log, batch_state = send_batch(quickbase, plan, [plan.to_send[i] for i in indexes])
-        write_export_results(duckdb, run_id, batch_log, batch_state)
 
 
 # --- report --------------------------------------------------------------------------------

@@ -3,6 +3,9 @@
 The mapping lives in a YAML file (``config/field_mapping.yaml`` by default). Before anything is
 written, :func:`resolve_mapping` checks it against the table's fields as Quickbase reports them,
 and collects *every* problem into one error, so a misconfigured table is fixed in one pass.
+:func:`table_changes` says what changed when the table stops fitting during an export, and
+:func:`values_match` compares a value the export sends with the one a record holds (the drift
+check of the reconcile).
 """
 
 from __future__ import annotations
@@ -78,6 +81,7 @@ class ResolvedMapping:
     merge_field_id: int
     merge_source: str
     strategy: MatchingStrategy
+    config: Optional[MappingConfig] = None  # what it was resolved from (to check the table again)
 
 
 def default_mapping_path() -> Path:
@@ -176,7 +180,68 @@ def resolve_mapping(
             problems.append(f"required field '{fdef.get('label')}' ({fdef['id']}) is not mapped: creates would fail")
     if problems:
         raise MappingError(problems)
-    return ResolvedMapping(targets, merge_fid, merge_source, strategy or config.matching_strategy)
+    return ResolvedMapping(targets, merge_fid, merge_source, strategy or config.matching_strategy, config)
+
+
+def table_changes(mapping: ResolvedMapping, table_fields: list[dict]) -> list[str]:
+    """What changed in the table since ``mapping`` was resolved, as far as the export is concerned;
+    empty when the mapping still fits. Each line names the field and the change (deleted, retyped,
+    no longer unique, now read-only), followed by the mapping check's own problems."""
+    if mapping.config is None:
+        return []
+    try:
+        resolve_mapping(mapping.config, table_fields, mapping.strategy)
+        return []
+    except MappingError as exc:
+        problems = exc.problems
+    by_id = {int(f["id"]): f for f in table_fields if "id" in f}
+    changes = []
+    for target in mapping.targets:
+        now = by_id.get(target.field_id)
+        what = f"field '{target.label}' ({target.field_id})"
+        if now is None:
+            changes.append(f"{what} was deleted from the table")
+            continue
+        if str(now.get("fieldType")) != target.field_type:
+            changes.append(f"{what} changed type from {target.field_type} to {now.get('fieldType')}")
+        if now.get("mode"):
+            changes.append(f"{what} became a {now['mode']} field (read-only)")
+        if target.field_id == mapping.merge_field_id and not now.get("unique"):
+            changes.append(f"merge {what} is no longer unique")
+    return changes + [p for p in problems if p not in changes]
+
+
+def _empty(value: Any) -> bool:
+    return value is None or value == "" or value == [] or value is False
+
+
+def _as_time(value: Any) -> Optional[datetime]:
+    try:
+        stamp = pd.Timestamp(value)
+    except (ValueError, TypeError):
+        return None
+    if pd.isna(stamp):
+        return None
+    return (stamp.tz_localize("UTC") if stamp.tzinfo is None else stamp.tz_convert("UTC")).to_pydatetime()
+
+
+def values_match(target: TargetField, sent: Any, held: Any) -> bool:
+    """Whether a record holding ``held`` (as runQuery answers it) already has the value ``sent``
+    (as :func:`encode_row` made it) in ``target``. Empty is empty whatever its form (null, "",
+    false); numbers compare as numbers (a numeric value may sit in a text field); timestamps as
+    instants; choices without regard to case, as Quickbase matches them."""
+    if _empty(sent) or _empty(held):
+        return _empty(sent) and _empty(held)
+    if isinstance(sent, (int, float)) and not isinstance(sent, bool):
+        try:
+            return abs(float(held) - float(sent)) <= 1e-6 * max(1.0, abs(float(sent)))
+        except (TypeError, ValueError):
+            return False
+    if target.field_type in QUICKBASE_TIME_FIELD_TYPES:
+        return _as_time(sent) is not None and _as_time(sent) == _as_time(held)
+    if target.field_type == "text-multiple-choice":
+        return str(sent).casefold() == str(held).casefold()
+    return sent == held
 
 
 def _normalise(kind: ValueKind, value: Any) -> Any:

@@ -4,9 +4,12 @@
   (and ``problems``: a JSON list of ``{field, rule, value}``);
 * ``ops.staging_notes`` values the staging repaired losslessly but reports (text with unpaired
   surrogates, lists given as JSON text), one line per field;
-* ``ops.export_state`` per Aurora design: hash of what Quickbase last accepted, and its record id;
+* ``ops.export_state`` per Aurora design: hash of what Quickbase last accepted, its record id and
+  its Date Modified after that write;
 * ``ops.export_log``   one line per record per export attempt (created / updated / unchanged /
-  failed / rejected / skipped) with Quickbase's messages.
+  failed / rejected / skipped) with Quickbase's messages;
+* ``ops.export_meta``  what the export keeps between runs beyond records (the mapped fields' ids
+  and types at the last export; a reconcile asked for by a run that found the table changed).
 
 Connections are opened for one short statement batch and closed at once, so no step holds the
 DuckDB file lock while it waits on an API, and closed on an error too (:func:`connect`): the
@@ -42,10 +45,13 @@ create table if not exists {OPS_SCHEMA}.staging_notes (
     value varchar, run_id varchar, noted_at timestamptz);
 create table if not exists {OPS_SCHEMA}.export_state (
     design_id varchar primary key, content_hash varchar, qb_record_id bigint,
-    outcome varchar, exported_at timestamptz, run_id varchar);
+    outcome varchar, exported_at timestamptz, run_id varchar, qb_modified varchar);
+alter table {OPS_SCHEMA}.export_state add column if not exists qb_modified varchar;
 create table if not exists {OPS_SCHEMA}.export_log (
     run_id varchar, design_id varchar, status varchar, message varchar,
     qb_record_id bigint, content_hash varchar, logged_at timestamptz);
+create table if not exists {OPS_SCHEMA}.export_meta (
+    key varchar primary key, value varchar, updated_at timestamptz);
 """
 
 
@@ -183,6 +189,58 @@ def replace_quarantine(
             conn.executemany(f"insert into {OPS_SCHEMA}.staging_notes values (?, ?, ?, ?, ?, ?, ?, ?)", note_rows)
 
 
+def read_meta(duckdb: DuckDBResource) -> dict[str, str]:
+    """Everything in ``ops.export_meta``."""
+    ensure_tables(duckdb)
+    with connect(duckdb) as conn:
+        return dict(conn.execute(f"select key, value from {OPS_SCHEMA}.export_meta").fetchall())
+
+
+def write_meta(duckdb: DuckDBResource, values: dict[str, Optional[str]]) -> None:
+    """Set keys of ``ops.export_meta``; a value None removes the key."""
+    with ops_transaction(duckdb) as conn:
+        for key, value in values.items():
+            conn.execute(f"delete from {OPS_SCHEMA}.export_meta where key = ?", [key])
+            if value is not None:
+                conn.execute(f"insert into {OPS_SCHEMA}.export_meta values (?, ?, ?)", [key, value, now_utc()])
+
+
+DESIGN_KEYED_TABLES = ("designs", "latest_proposals", "design_summaries", "design_arrays")
+
+
+def release_moved_designs(duckdb: DuckDBResource, project_ids: Sequence[str], design_ids: Sequence[str]) -> list[tuple]:
+    """Designs now staged under ``project_ids`` that are still staged under another project moved
+    there in Aurora: drop their rows under the old project from every design-keyed staged table,
+    and their quarantine rows there, so each design is staged once, under its project now.
+    ``design_ids``: the valid designs of ``project_ids``; those this run quarantined there count too.
+    Returns [(design id, old project id)]."""
+    with connect(duckdb) as conn:
+        if not table_exists(conn, STAGING_SCHEMA, "designs"):
+            return []
+        if table_exists(conn, OPS_SCHEMA, "quarantine"):
+            quarantined = conn.execute(
+                f"select record_key from {OPS_SCHEMA}.quarantine where asset = 'designs' and record_key is not null "
+                "and list_contains(?, project_id)", [list(project_ids)]).fetchall()
+            design_ids = [*design_ids, *(key for (key,) in quarantined)]
+        if not design_ids:
+            return []
+        where = "list_contains(?, design_id) and not list_contains(?, project_id)"
+        params = [list(design_ids), list(project_ids)]
+        moved = conn.execute(f"select distinct design_id, project_id from {STAGING_SCHEMA}.designs where {where}",
+                             params).fetchall()
+        if not moved:
+            return []
+        conn.execute("begin")
+        for table in DESIGN_KEYED_TABLES:
+            if table_exists(conn, STAGING_SCHEMA, table):
+                conn.execute(f"delete from {STAGING_SCHEMA}.{table} where {where}", params)
+        if table_exists(conn, OPS_SCHEMA, "quarantine"):
+            conn.execute(f"delete from {OPS_SCHEMA}.quarantine where "
+                         "list_contains(?, record_key) and not list_contains(?, project_id)", params)
+        conn.execute("commit")
+    return [tuple(row) for row in moved]
+
+
 def read_table(duckdb: DuckDBResource, sql: str, params: Optional[list] = None) -> pd.DataFrame:
     with connect(duckdb) as conn:
         return conn.execute(sql, params or []).fetch_df()
@@ -202,7 +260,7 @@ def write_export_results(
     """Append to the export log and upsert the export state in one transaction.
 
     log_rows: (design_id, status, message, qb_record_id, content_hash)
-    state_rows: (design_id, content_hash, qb_record_id, outcome)"""
+    state_rows: (design_id, content_hash, qb_record_id, outcome, qb_modified)"""
     stamp = now_utc()
     with ops_transaction(duckdb) as conn:
         if log_rows:
@@ -212,11 +270,14 @@ def write_export_results(
             )
         if state_rows:
             conn.executemany(
-                f"""insert into {OPS_SCHEMA}.export_state values (?, ?, ?, ?, ?, ?)
+                f"""insert into {OPS_SCHEMA}.export_state
+                    (design_id, content_hash, qb_record_id, outcome, exported_at, run_id, qb_modified)
+                    values (?, ?, ?, ?, ?, ?, ?)
                     on conflict (design_id) do update set content_hash = excluded.content_hash,
                     qb_record_id = coalesce(excluded.qb_record_id, export_state.qb_record_id),
-                    outcome = excluded.outcome, exported_at = excluded.exported_at, run_id = excluded.run_id""",
-                [(d, h, rid, outcome, stamp, run_id) for d, h, rid, outcome in state_rows],
+                    outcome = excluded.outcome, exported_at = excluded.exported_at, run_id = excluded.run_id,
+                    qb_modified = excluded.qb_modified""",
+                [(d, h, rid, outcome, stamp, run_id, modified) for d, h, rid, outcome, modified in state_rows],
             )
 
 

@@ -54,6 +54,8 @@ def test_incremental_sends_only_what_changed(report):
     reconcile = steps["full_reconcile"]
     assert reconcile["records_sent"] == 0 and reconcile["upsert_requests"] == 0
     assert reconcile["aurora_requests"] >= 2 * report["config"]["projects"]  # every project fetched again
+    drift = reconcile["detail"]["drift"]  # it compared every record with what Quickbase holds: no drift
+    assert drift["missing"] == drift["edited"] == 0 and drift["unchanged"] > 0 and drift["requests"] >= 1
 
 
 def test_naive_fetches_and_posts_everything_every_run(report):

@@ -18,7 +18,7 @@ import dagster as dg
 from ..clients import AuroraClient, PermanentApiError, QuickbaseClient
 from ..definitions import build_definitions
 from ..defs.aurora.staging import staging_key
-from ..defs.partitions import known_projects, range_tags
+from ..defs.partitions import DAILY_RECONCILE_TRIGGER, known_projects, range_tags
 from ..defs.quickbase.assets import EXPORT_KEY
 from ..defs.resources import aurora_resource, build_resources, quickbase_resource
 from ..instance import open_instance, prepare_dagster_home
@@ -87,8 +87,11 @@ class IncrementalMode:
         return {**detail, "cursor": self.cursor}
 
     def full_reconcile(self) -> dict[str, Any]:
+        """The daily reconcile's run over every project: its export also compares with what Quickbase holds."""
         keys = known_projects(self.instance)
-        return runs_detail([run_job(self.defs, self.instance, range_tags(keys[0], keys[-1], "bench_full_reconcile"))])
+        run = run_job(self.defs, self.instance, range_tags(keys[0], keys[-1], DAILY_RECONCILE_TRIGGER))
+        drift = _asset_metadata(run, EXPORT_KEY).get("drift") or {}
+        return {**runs_detail([run]), "drift": {k: drift.get(k) for k in ("missing", "edited", "unchanged", "requests")}}
 
     def steps(self) -> list[Step]:
         return [

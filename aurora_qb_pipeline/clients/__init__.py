@@ -7,6 +7,7 @@ from .http import (
     AuthenticationError,
     MalformedAnswerError,
     NotFoundError,
+    PayloadTooLargeError,
     PermanentApiError,
     RateBudgetExhausted,
     TransientApiError,
@@ -15,6 +16,6 @@ from .quickbase import QuickbaseClient, UpsertResult
 
 __all__ = [
     "ApiClient", "ApiError", "AuroraClient", "AuthenticationError", "ClientOptions", "MalformedAnswerError",
-    "NotFoundError", "Page",
-    "PermanentApiError", "QuickbaseClient", "RateBudgetExhausted", "TransientApiError", "UpsertResult",
+    "NotFoundError", "Page", "PayloadTooLargeError", "PermanentApiError", "QuickbaseClient", "RateBudgetExhausted",
+    "TransientApiError", "UpsertResult",
 ]

@@ -13,7 +13,11 @@
 * errors that name the service, method and path but never a credential: every text that
   leaves this module passes :meth:`Redactor.redact`;
 * a 401/403 raises :class:`AuthenticationError` at once (never retried), naming the environment
-  variable(s) holding the refused credential, never its value.
+  variable(s) holding the refused credential, never its value;
+* a 413 raises :class:`PayloadTooLargeError` (the caller splits the request);
+* a failed attempt whose request may have been carried out all the same (the answer was cut off,
+  timed out or was a 5xx) is marked ``maybe_applied``, and ``request(on_retry=...)`` tells the
+  caller about every attempt retried, so a writer can account for what the lost answer did.
 
 Plain Python: nothing here imports Dagster. The Dagster resources in ``defs/resources.py`` wrap
 the clients built on it.
@@ -54,11 +58,16 @@ class ApiError(Exception):
 
 
 class TransientApiError(ApiError):
-    """Worth retrying: rate limited, server error, timeout, broken or truncated answer."""
+    """Worth retrying: rate limited, server error, timeout, broken or truncated answer.
 
-    def __init__(self, *args: Any, retry_after: Optional[float] = None):
+    ``maybe_applied``: the service may have carried the request out although its answer was lost
+    (a body cut off, a read timeout, a dropped connection, a 5xx); False when the request surely
+    was not carried out (429, a connection never made)."""
+
+    def __init__(self, *args: Any, retry_after: Optional[float] = None, maybe_applied: bool = False):
         super().__init__(*args)
         self.retry_after = retry_after
+        self.maybe_applied = maybe_applied
 
 
 class PermanentApiError(ApiError):
@@ -73,6 +82,10 @@ class MalformedAnswerError(PermanentApiError):
     """A successful status with a body that is not what the endpoint answers: not JSON at all, or
     JSON of another shape (an array for an object, a missing envelope key). Retrying gives the
     same answer; callers set the item aside with this message and go on."""
+
+
+class PayloadTooLargeError(PermanentApiError):
+    """The service refused the request body as too large (413): send less per request."""
 
 
 class AuthenticationError(PermanentApiError):
@@ -344,11 +357,13 @@ class ApiSession:
         body: Optional[bytes] = None,
         ok_statuses: Iterable[int] = (200,),
         throttle_timeout: Optional[float] = None,
+        on_retry: Optional[Callable[[TransientApiError], None]] = None,
     ) -> tuple[int, Any]:
         """Send one logical request (retried as needed); returns (status, parsed JSON body).
 
         ``throttle_timeout``: longest wait for the rate limiter before giving up with
-        :class:`RateBudgetExhausted` (None waits as long as needed)."""
+        :class:`RateBudgetExhausted` (None waits as long as needed). ``on_retry`` is called with
+        the error of every attempt that is retried (e.g. to note that one may have been applied)."""
         ok = frozenset(ok_statuses)
         if json_body is not None and body is None:
             body = json.dumps(json_body, separators=(",", ":"), ensure_ascii=False).encode()
@@ -356,7 +371,7 @@ class ApiSession:
             retry=retry_if_exception_type(TransientApiError),
             stop=_StopPolicy(self.retry),
             wait=_WaitRetryAfter(self.retry),
-            before_sleep=self._before_sleep,
+            before_sleep=self._before_sleep if on_retry is None else self._notify(on_retry),
             reraise=True,
         )
         return retrying(self._attempt, method, path, params, body, ok, throttle_timeout)
@@ -371,6 +386,13 @@ class ApiSession:
             retry_state.attempt_number,
             retry_state.upcoming_sleep,
         )
+
+    def _notify(self, on_retry: Callable[[TransientApiError], None]) -> Callable[[Any], None]:
+        def before_sleep(retry_state) -> None:
+            self._before_sleep(retry_state)
+            on_retry(retry_state.outcome.exception())
+
+        return before_sleep
 
     def _throttle(self, method: str, shown_path: str, timeout: Optional[float]) -> None:
         """Wait until the shared bucket admits one more request.
@@ -405,13 +427,15 @@ class ApiSession:
                 method, self.base_url + path, params=params, data=body, headers=headers, timeout=self.timeout_s
             )
             raw = resp.content  # read the whole body here, so a dropped connection is retried too
-        except requests.Timeout:
+        except requests.Timeout as exc:
             self.stats.add(timeouts=1)
-            raise TransientApiError(self.service, method, shown_path, None, "timed out") from None
+            sent = not isinstance(exc, requests.ConnectTimeout)
+            raise TransientApiError(self.service, method, shown_path, None, "timed out", maybe_applied=sent) from None
         except requests.RequestException as exc:
             self.stats.add(broken_bodies=1)
             detail = f"connection failed ({type(exc).__name__})"
-            raise TransientApiError(self.service, method, shown_path, None, detail) from None
+            # whether the request reached the service before the connection broke is unknown
+            raise TransientApiError(self.service, method, shown_path, None, detail, maybe_applied=True) from None
 
         status = resp.status_code
         parsed: Any = None
@@ -427,7 +451,7 @@ class ApiSession:
                 self.stats.add(broken_bodies=1)
                 if not_json.truncated:
                     detail = f"answer was not complete JSON ({len(raw)} bytes)"
-                    raise TransientApiError(self.service, method, shown_path, status, detail)
+                    raise TransientApiError(self.service, method, shown_path, status, detail, maybe_applied=True)
                 start = self.redact(raw[:60].decode("utf-8", "replace"))
                 kind = resp.headers.get("Content-Type", "no content type")
                 detail = f"answer is not JSON ({not_json}; {kind}, {len(raw)} bytes, starting {start!r})"
@@ -441,10 +465,13 @@ class ApiSession:
             elif status >= 500:
                 self.stats.add(server_errors=1)
             retry_after = parse_retry_after(resp.headers.get("Retry-After"))
-            raise TransientApiError(self.service, method, shown_path, status, detail, retry_after=retry_after)
+            raise TransientApiError(self.service, method, shown_path, status, detail, retry_after=retry_after,
+                                    maybe_applied=status >= 500)
         if status in (401, 403):
             self._refused = AuthenticationError(self.service, method, shown_path, status, detail, self._credential)
             raise self._refused
         if status == 404:
             raise NotFoundError(self.service, method, shown_path, status, detail)
+        if status == 413:
+            raise PayloadTooLargeError(self.service, method, shown_path, status, detail)
         raise PermanentApiError(self.service, method, shown_path, status, detail)

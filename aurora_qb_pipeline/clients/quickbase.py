@@ -1,20 +1,27 @@
 """Quickbase JSON RESTful API client for one table (plain Python, no Dagster).
 
 Owns Quickbase's protocol: the realm and user-token headers, the error body (``message`` /
-``description``), upserts with ``mergeFieldId`` and their per-record answers (record ids in input
-order, 207 line errors), request bodies kept under the size limit, the query language's where
-clauses and their escaping, and ``runQuery``'s size-based paging.
+``description``), upserts with ``mergeFieldId`` and their per-record answers (record ids and Date
+Modified in input order, 207 line errors), request bodies kept under the size limit (a refused
+oversized body is :class:`PayloadTooLargeError`), the query language's where clauses and their
+escaping, and ``runQuery``'s size-based paging.
 """
 
 from __future__ import annotations
 
 import json
+import re
 from dataclasses import dataclass, field
 from typing import Any, Iterable, Iterator, Optional, Sequence
 
-from ..api_facts import QUICKBASE_MAX_REQUEST_BYTES, QUICKBASE_RATE_LIMIT, QUICKBASE_RECORD_ID_FIELD
+from ..api_facts import (
+    QUICKBASE_DATE_MODIFIED_FIELD,
+    QUICKBASE_MAX_REQUEST_BYTES,
+    QUICKBASE_RATE_LIMIT,
+    QUICKBASE_RECORD_ID_FIELD,
+)
 from .base import ApiClient, ClientOptions
-from .http import ApiSession
+from .http import ApiSession, PayloadTooLargeError, PermanentApiError, TransientApiError
 
 QUICKBASE_CREDENTIALS = "QB_USER_TOKEN / QB_REALM_HOSTNAME / QB_TABLE_ID"
 # What stays free of the 40 MB limit for the envelope and for estimates being off.
@@ -22,6 +29,10 @@ REQUEST_BYTES_HEADROOM = 512 * 1024
 DEFAULT_MAX_REQUEST_BYTES = QUICKBASE_MAX_REQUEST_BYTES - REQUEST_BYTES_HEADROOM
 # Values per where clause in existing_keys (one OR-chain per query request).
 KEYS_PER_QUERY = 100
+ENVELOPE_BYTES = 200  # {"to": ..., "mergeFieldId": ..., "fieldsToReturn": [...], "data": []}
+# Quickbase documents a 40 MB limit but not the answer above it: a 413, or (GUESS) a 400 whose
+# text speaks of the size. Both mean "send less per request".
+_OVERSIZE_TEXT = re.compile(r"too large|payload size|request size|body size|maximum (payload|size)|exceeds", re.I)
 
 
 def _qb_error_detail(body: Any) -> str:
@@ -52,12 +63,18 @@ class UpsertResult:
     """Quickbase's answer to one upsert, per input position.
 
     ``record_ids[i]``: the record id of input ``i`` (None when Quickbase refused it);
-    ``line_errors[i]``: Quickbase's messages for a refused input (207)."""
+    ``date_modified[i]``: its Date Modified after the write (field 2; None if not answered);
+    ``line_errors[i]``: Quickbase's messages for a refused input (207);
+    ``answer_lost``: an earlier attempt of this request may have been carried out although its
+    answer never arrived (cut off, timed out, 5xx), so "unchanged" here may be what that attempt
+    did; the caller reads the outcome back from the record id and Date Modified."""
 
     record_ids: list[Optional[int]] = field(default_factory=list)
     created: frozenset[int] = frozenset()
     updated: frozenset[int] = frozenset()
     line_errors: dict[int, list[str]] = field(default_factory=dict)
+    date_modified: list[Optional[str]] = field(default_factory=list)
+    answer_lost: bool = False
 
     def outcome(self, position: int) -> str:
         """created / updated / unchanged, or failed for a refused input."""
@@ -124,32 +141,53 @@ class QuickbaseClient(ApiClient):
             records, max_bytes or self.max_request_bytes, max_records or self.max_records_per_request
         )
 
+    def request_bytes(self, records: Sequence[dict[int, Any]]) -> int:
+        """About how many bytes an upsert of ``records`` sends (what the body limit is checked on)."""
+        return ENVELOPE_BYTES + sum(_record_bytes(r) for r in records)
+
     def upsert(self, records: Sequence[dict[int, Any]], merge_field_id: int) -> UpsertResult:
         """One upsert request, merged on the unique field ``merge_field_id``. Retried on transient
-        failures: merging makes a repeated request harmless (the second finds the records unchanged)."""
+        failures: merging makes a repeated request harmless (the second finds the records unchanged,
+        and ``answer_lost`` says so). Raises :class:`PayloadTooLargeError` for a body Quickbase
+        refuses as too large, other :class:`PermanentApiError`s for a request refused as a whole."""
         body = {
             "to": self.table_id,
             "data": [encode_record(r) for r in records],
             "mergeFieldId": merge_field_id,
-            "fieldsToReturn": [QUICKBASE_RECORD_ID_FIELD],
+            "fieldsToReturn": [QUICKBASE_RECORD_ID_FIELD, QUICKBASE_DATE_MODIFIED_FIELD],
         }
-        _, answer = self._session().request("POST", "/records", json_body=body, ok_statuses=(200, 207))
+        lost: list[TransientApiError] = []
+
+        def note(error: TransientApiError) -> None:
+            if error.maybe_applied:
+                lost.append(error)
+
+        try:
+            _, answer = self._session().request(
+                "POST", "/records", json_body=body, ok_statuses=(200, 207), on_retry=note
+            )
+        except PermanentApiError as exc:
+            if exc.status == 400 and _OVERSIZE_TEXT.search(exc.detail or ""):
+                raise PayloadTooLargeError(exc.service, exc.method, exc.path, exc.status, exc.detail) from None
+            raise
         meta = answer.get("metadata", {})
         # lineErrors are keyed by 1-based input position; data lists the records written, in input order
         line_errors = {int(k) - 1: list(v) for k, v in (meta.get("lineErrors") or {}).items()}
         written = iter(answer.get("data") or [])
         record_ids: list[Optional[int]] = []
+        modified: list[Optional[str]] = []
         for position in range(len(records)):
-            if position in line_errors:
-                record_ids.append(None)
-                continue
-            value = (next(written, None) or {}).get(str(QUICKBASE_RECORD_ID_FIELD), {}).get("value")
+            row = {} if position in line_errors else (next(written, None) or {})
+            value = row.get(str(QUICKBASE_RECORD_ID_FIELD), {}).get("value")
             record_ids.append(None if value is None else int(value))
+            modified.append(row.get(str(QUICKBASE_DATE_MODIFIED_FIELD), {}).get("value") or None)
         return UpsertResult(
             record_ids=record_ids,
             created=frozenset(meta.get("createdRecordIds", [])),
             updated=frozenset(meta.get("updatedRecordIds", [])),
             line_errors=line_errors,
+            date_modified=modified,
+            answer_lost=bool(lost),
         )
 
     # --- reading -----------------------------------------------------------------------------
@@ -173,28 +211,48 @@ class QuickbaseClient(ApiClient):
 
     def existing_keys(self, merge_field_id: int, keys: Sequence[str]) -> dict[str, int]:
         """{key: record id} for those of ``keys`` that the table holds in field ``merge_field_id``."""
-        found: dict[str, int] = {}
-        record_id = str(QUICKBASE_RECORD_ID_FIELD)
-        for start in range(0, len(keys), KEYS_PER_QUERY):
-            where = where_equals_any(merge_field_id, keys[start : start + KEYS_PER_QUERY])
-            for row in self.query([merge_field_id, QUICKBASE_RECORD_ID_FIELD], where=where):
-                found[str(row[str(merge_field_id)])] = int(row[record_id])
+        found = self.records_by_key(merge_field_id, [], keys)
+        return {key: row[QUICKBASE_RECORD_ID_FIELD] for key, row in found.items()}
+
+    def records_by_key(
+        self, merge_field_id: int, field_ids: Sequence[int], keys: Optional[Sequence[str]] = None
+    ) -> dict[str, dict[int, Any]]:
+        """{merge key: {field id: value}} with the record id (field 3) and ``field_ids``, for the
+        records holding one of ``keys`` in field ``merge_field_id``, or for every record with a key
+        when ``keys`` is None (one paged query of the whole table)."""
+        select = list(dict.fromkeys([merge_field_id, QUICKBASE_RECORD_ID_FIELD, *field_ids]))
+        wheres: list[Optional[str]] = [None] if keys is None else [
+            where_equals_any(merge_field_id, keys[start : start + KEYS_PER_QUERY])
+            for start in range(0, len(keys), KEYS_PER_QUERY)
+        ]
+        found: dict[str, dict[int, Any]] = {}
+        for where in wheres:
+            for row in self.query(select, where=where):
+                key = row.get(str(merge_field_id))
+                if key in (None, ""):
+                    continue
+                values = {int(fid): value for fid, value in row.items()}
+                values[QUICKBASE_RECORD_ID_FIELD] = int(values[QUICKBASE_RECORD_ID_FIELD])
+                found[str(key)] = values
         return found
+
+
+def _record_bytes(record: dict[int, Any]) -> int:
+    return len(json.dumps(encode_record(record), ensure_ascii=False).encode()) + 1
 
 
 def plan_batches(records: Sequence[dict[int, Any]], max_bytes: int, max_records: Optional[int] = None) -> list[list[int]]:
     """Indexes of ``records`` grouped into request bodies of at most ``max_bytes`` (and
     ``max_records`` records); a record too large on its own gets a batch of its own."""
-    envelope = 200  # {"to": ..., "mergeFieldId": ..., "fieldsToReturn": [...], "data": []}
     batches: list[list[int]] = []
     current: list[int] = []
-    size = envelope
+    size = ENVELOPE_BYTES
     for i, record in enumerate(records):
-        rec_bytes = len(json.dumps(encode_record(record), ensure_ascii=False).encode()) + 1
+        rec_bytes = _record_bytes(record)
         full = current and (size + rec_bytes > max_bytes or (max_records and len(current) >= max_records))
         if full:
             batches.append(current)
-            current, size = [], envelope
+            current, size = [], ENVELOPE_BYTES
         current.append(i)
         size += rec_bytes
     if current:

@@ -20,6 +20,8 @@ MAX_RUNTIME_TAG = "dagster/max_runtime"
 """Run monitoring ends a run that has been running longer than this many seconds."""
 TRIGGER_TAG = "aurora_qb/trigger"
 """Tag naming what launched a run: discovery, design_requests, daily_reconcile, bench_..."""
+DAILY_RECONCILE_TRIGGER = "daily_reconcile"
+"""The daily reconcile's trigger: its export also compares with what Quickbase holds (drift)."""
 
 
 def range_tags(start: str, end: str, trigger: str, max_runtime_s: Optional[int] = None) -> dict[str, str]:

@@ -11,6 +11,7 @@ import pandas as pd
 from dagster_duckdb import DuckDBResource
 
 from ...schemas import DesignArrays, Designs, DesignSummaries, LatestProposals, ProjectAddresses
+from ...store import release_moved_designs
 from ...transform import design_rows, project_address_row, proposal_row
 from ...validation import summaries_and_arrays
 from ..resources import AuroraResource
@@ -49,13 +50,20 @@ def project_addresses(context: dg.AssetExecutionContext, aurora: AuroraResource,
 @dg.asset(**STAGING_ASSET_ARGS, key_prefix=KEY_PREFIX, owners=OWNERS, metadata=PARTITION_METADATA, kinds=KINDS,
           check_specs=[quarantine_check("designs")], dagster_type=TYPES[Designs])
 def designs(context: dg.AssetExecutionContext, aurora: AuroraResource, duckdb: DuckDBResource):
-    """Every design of each project, with system size in kW (Aurora reports watts)."""
+    """Every design of each project, with system size in kW (Aurora reports watts). A design moved
+    to one of these projects in Aurora leaves its old project's staged rows."""
     client = aurora.client
-    yield from fetch_and_stage(
+    for event in fetch_and_stage(
         context, duckdb, client, "designs", Designs, "design_id",
         context.partition_keys, client.list_designs, describe_project,
         design_rows,
-    )
+    ):
+        if isinstance(event, dg.Output):
+            for design_id, old_project in release_moved_designs(
+                duckdb, context.partition_keys, list(event.value["design_id"])
+            ):
+                context.log.info(f"design {design_id} moved from project {old_project}: its old rows were dropped")
+        yield event
 
 
 @dg.asset(**STAGING_ASSET_ARGS, key_prefix=KEY_PREFIX, owners=OWNERS, metadata=PARTITION_METADATA, kinds=KINDS,

@@ -7,7 +7,7 @@ import dagster as dg
 from ...ranges import daily_slice, projects_per_day
 from ...settings import Settings
 from ..jobs import aurora_quickbase_sync
-from ..partitions import known_projects, range_tags
+from ..partitions import DAILY_RECONCILE_TRIGGER, known_projects, range_tags
 
 
 def build_daily_reconcile_schedule(settings: Settings) -> dg.ScheduleDefinition:
@@ -23,7 +23,8 @@ def build_daily_reconcile_schedule(settings: Settings) -> dg.ScheduleDefinition:
         ),
         description=f"Nightly reconcile: refreshes as many projects as {settings.daily_budget_share:.0%} of Aurora's "
         f"daily request budget allows ({per_day:,} a night: all of them at ordinary sizes), in one range run, "
-        "rotating through the rest on later nights.",
+        "rotating through the rest on later nights. Its export also compares every record with what Quickbase "
+        "holds and resends those missing or edited there (drift).",
     )
     def daily_reconcile_schedule(context: dg.ScheduleEvaluationContext):
         order = known_projects(context.instance)
@@ -32,7 +33,7 @@ def build_daily_reconcile_schedule(settings: Settings) -> dg.ScheduleDefinition:
         when = context.scheduled_execution_time or datetime.now(timezone.utc)
         start, end = daily_slice(order, when.toordinal(), per_day)
         return dg.RunRequest(run_key=f"reconcile:{when.date().isoformat()}",
-                             tags=range_tags(start, end, "daily_reconcile", settings.run_max_runtime_s(
+                             tags=range_tags(start, end, DAILY_RECONCILE_TRIGGER, settings.run_max_runtime_s(
                                  order.index(end) - order.index(start) + 1)))
 
     return daily_reconcile_schedule

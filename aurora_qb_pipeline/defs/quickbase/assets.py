@@ -1,8 +1,9 @@
 """The Quickbase export asset: staged Aurora designs -> one Quickbase record per design.
 
 It composes the plain functions of :mod:`aurora_qb_pipeline.export`: check the mapping against
-the table, plan (held / refused / unchanged / to send), send in batches under Quickbase's body
-limit, report. See that module for why it is idempotent.
+the table, plan (held / refused / unchanged / to send), on a reconcile compare with what Quickbase
+holds (:mod:`aurora_qb_pipeline.drift`), send in batches under Quickbase's body limit, report.
+See those modules for why it is idempotent and when it stops.
 """
 
 from typing import Optional
@@ -11,9 +12,13 @@ import dagster as dg
 from dagster_duckdb import DuckDBResource
 from pydantic import Field
 
-from ...export import load_candidates, mapping_for, plan_export, report, send, skip_existing
+from ...drift import export_finished, reconcile, reconcile_reason, request_reconcile
+from ...export import ExportStopped, load_candidates, mapping_for, plan_export, report, skip_existing
+from ...export_send import BatchLimits, check_landed, send
+from ...mapping import MappingError
 from ...store import HoldPolicy
 from ..aurora.staging import DUCKDB_POOL, OWNERS, staging_key
+from ..partitions import DAILY_RECONCILE_TRIGGER, TRIGGER_TAG
 from ..resources import QuickbaseResource
 from ..retries import deterministic_failures
 
@@ -42,6 +47,11 @@ class ExportConfig(dg.Config):
         default=None, description="Which quarantined rows hold a design: design | project "
         "(default: AURORA_QB_HOLD_POLICY).",
     )
+    reconcile: Optional[bool] = Field(
+        default=None,
+        description="Compare with what Quickbase holds and resend records missing or edited there (drift). "
+        "Default: on for the daily reconcile's runs, off otherwise.",
+    )
 
 
 def _hold_policy(value: str) -> HoldPolicy:
@@ -64,29 +74,54 @@ def _hold_policy(value: str) -> HoldPolicy:
 def designs_export(
     context: dg.AssetExecutionContext, config: ExportConfig, quickbase: QuickbaseResource, duckdb: DuckDBResource
 ) -> dg.MaterializeResult:
-    """Upserts every staged design whose content changed into the Quickbase table (merge on Aurora Design ID)."""
+    """Upserts every staged design whose content changed into the Quickbase table (merge on Aurora Design ID);
+    on a reconcile also those missing or edited in Quickbase."""
     client = quickbase.client
+    drift = None
     with deterministic_failures():
-        mapping = mapping_for(client, config.mapping_file, config.matching_strategy)
-        candidates, last_hash = load_candidates(duckdb, _hold_policy(config.hold_policy or quickbase.hold_policy))
-        plan = plan_export(candidates, last_hash, mapping, config.resend_unchanged)
+        try:
+            mapping = mapping_for(client, config.mapping_file, config.matching_strategy)
+        except MappingError as exc:  # values may be lost when the table changed: check them once it fits
+            request_reconcile(duckdb, f"the table did not fit the mapping: {exc.problems[0]}")
+            raise
+        candidates, last = load_candidates(duckdb, _hold_policy(config.hold_policy or quickbase.hold_policy))
+        plan = plan_export(candidates, last, mapping, config.resend_unchanged)
+        why = reconcile_reason(duckdb, mapping)
+        if context.run.tags.get(TRIGGER_TAG) == DAILY_RECONCILE_TRIGGER:
+            why = "the daily reconcile"
+        reconciling = bool(why) if config.reconcile is None else config.reconcile
+        existing = None
+        if reconciling:
+            drift, existing = reconcile(plan, client)
+            context.log.info(f"reconcile ({why or 'run config'}): {drift.missing} records missing in Quickbase, "
+                             f"{drift.edited} edited there, {drift.unchanged} as sent ({drift.requests} requests)")
         if not config.dry_run:
-            skip_existing(plan, client)
-        batches = client.batches([r.record for r in plan.to_send], config.max_records_per_request,
-                                 config.max_request_bytes)
+            skip_existing(plan, client, existing)
+        limits = BatchLimits(config.max_request_bytes or client.max_request_bytes,
+                             config.max_records_per_request or client.max_records_per_request)
+        batches = client.batches([r.record for r in plan.to_send], limits.max_records, limits.max_bytes)
         if config.dry_run:
             context.log.info(f"dry run: would send {len(plan.to_send)} records in {len(batches)} requests")
         else:
-            send(plan, client, duckdb, context.run.run_id, batches)
+            send(plan, client, duckdb, context.run.run_id, batches, limits, warn=context.log.warning)
+            export_finished(duckdb, mapping, reconciled=reconciling)
 
     for failure in plan.tally.failures[:20]:
         context.log.warning(f"design {failure['design_id']} {failure['status']}: {failure['message']}")
     figures = report(plan, batches, config.dry_run, client.stats)
-    return dg.MaterializeResult(
-        metadata={
-            **figures,
-            "quickbase_api": dg.MetadataValue.json(figures["quickbase_api"]),
-            "failures": dg.MetadataValue.json(figures["failures"]),
-            "preview": dg.MetadataValue.md(figures["preview"]),
-        }
-    )
+    metadata = {
+        **figures,
+        "quickbase_api": dg.MetadataValue.json(figures["quickbase_api"]),
+        "failures": dg.MetadataValue.json(figures["failures"]),
+        "preview": dg.MetadataValue.md(figures["preview"]),
+        "reconcile": reconciling,
+        "reconcile_reason": (why or "run config") if reconciling else "",
+    }
+    if drift is not None:
+        metadata.update({"drift_missing": drift.missing, "drift_edited": drift.edited,
+                         "drift_unchanged": drift.unchanged, "drift": dg.MetadataValue.json(drift.as_metadata())})
+    try:
+        check_landed(plan)
+    except ExportStopped as exc:
+        raise dg.Failure(description=str(exc), metadata=metadata, allow_retries=False) from None
+    return dg.MaterializeResult(metadata=metadata)
