@@ -19,7 +19,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Mapping, Optional
 
-from pydantic import Field, field_validator
+from pydantic import Field, SecretStr, field_validator
 from pydantic_settings import BaseSettings, EnvSettingsSource, PydanticBaseSettingsSource, SettingsConfigDict
 from pydantic_settings.sources.utils import parse_env_vars
 
@@ -32,6 +32,10 @@ QB_PROD_URL = "https://api.quickbase.com"
 
 # name of each secret's environment variable (read by Dagster through dg.EnvVar)
 SECRET_VARIABLES = ("AURORA_TENANT_ID", "AURORA_API_TOKEN", "QB_REALM_HOSTNAME", "QB_USER_TOKEN", "QB_TABLE_ID")
+WEBHOOK_SECRET_VARIABLE = "AURORA_QB_WEBHOOK_SECRET"
+"""The shared secret Aurora's webhook deliveries carry. Only the receiver and ``aurora-qb webhooks
+subscribe`` read it (:func:`webhook_secret_from_env`); Dagster never needs it."""
+MIN_WEBHOOK_SECRET_LENGTH = 16
 
 
 class _MappingEnvSource(EnvSettingsSource):
@@ -89,12 +93,45 @@ class Settings(BaseSettings):
         None, alias="AURORA_QB_RATE_LIMIT_DB",
         description="SQLite file of the rate budget shared by all processes on this machine.",
     )
+    inbox_url: Optional[str] = Field(
+        None, alias="AURORA_QB_INBOX_URL",
+        description="SQLAlchemy URL of the webhook inbox (default: SQLite beside the Dagster instance). "
+        "No password in it: Postgres reads PGPASSWORD or ~/.pgpass.",
+    )
+    webhook_interval_s: int = Field(
+        30, alias="AURORA_QB_WEBHOOK_INTERVAL_S", ge=5, description="Webhook sensor interval, seconds."
+    )
+    webhook_triggers_file: Optional[Path] = Field(
+        None, alias="AURORA_QB_WEBHOOK_TRIGGERS",
+        description="Trigger rules: which Aurora events and statuses sync a project (default: the packaged "
+        "config/webhook_triggers.yaml).",
+    )
+    webhook_public_url: Optional[str] = Field(
+        None, alias="AURORA_QB_WEBHOOK_PUBLIC_URL",
+        description="Where Aurora reaches the webhook receiver (default of `webhooks subscribe --public-url`).",
+    )
 
     @field_validator("automation_running", mode="before")
     @classmethod
     def _running(cls, value: Any) -> Any:
         if isinstance(value, str):  # AURORA_QB_AUTOMATION=running (or true/1)
             return value.strip().lower() in ("running", "true", "1", "yes", "on")
+        return value
+
+    @field_validator("inbox_url")
+    @classmethod
+    def _no_password_in_url(cls, value: Optional[str]) -> Optional[str]:
+        if value:
+            from sqlalchemy import make_url
+            from sqlalchemy.exc import ArgumentError
+
+            try:
+                url = make_url(value)
+            except ArgumentError as exc:
+                raise ValueError(f"not a database URL ({exc})") from None
+            if url.password:
+                raise ValueError("the inbox URL must not hold a password (it is not a secret store); "
+                                 "give it to Postgres through PGPASSWORD or ~/.pgpass")
         return value
 
     @classmethod
@@ -134,9 +171,42 @@ class Settings(BaseSettings):
         folder = self.dagster_home or Path(tempfile.gettempdir())
         return str(folder / "aurora_qb_rate_limits.sqlite")
 
+    @property
+    def inbox_database_url(self) -> str:
+        """The webhook inbox: AURORA_QB_INBOX_URL, else SQLite beside the Dagster instance, else ./."""
+        if self.inbox_url:
+            return self.inbox_url
+        folder = self.dagster_home or Path(".")
+        return f"sqlite:///{(folder / 'aurora_qb_inbox.sqlite').resolve()}"
+
     def client_options(self, **overrides: Any) -> ClientOptions:
         """Timeouts, retries and rate budget of both API clients (scaled in the sandbox)."""
         return ClientOptions.for_time_scale(self.time_scale, self.rate_limit_file, **overrides)
+
+
+def environment(env_file: Optional[Path] = None) -> dict[str, str]:
+    """The process environment, with the variables of a dotenv file (e.g. the ``.env`` that
+    ``aurora-qb sandbox`` writes) over it: for commands run outside Dagster."""
+    values = dict(os.environ)
+    if env_file is not None:
+        from dotenv import dotenv_values
+
+        if not Path(env_file).is_file():
+            raise FileNotFoundError(f"environment file not found: {env_file}")
+        values.update({k: v for k, v in dotenv_values(env_file).items() if v is not None})
+    return values
+
+
+def webhook_secret_from_env(environ: Optional[Mapping[str, str]] = None) -> Optional[SecretStr]:
+    """The webhook shared secret (``os.environ`` unless a mapping is given), or None when unset.
+    A ``SecretStr``: printing or logging it shows ``**********``."""
+    value = (os.environ if environ is None else environ).get(WEBHOOK_SECRET_VARIABLE, "").strip()
+    if not value:
+        return None
+    if len(value) < MIN_WEBHOOK_SECRET_LENGTH:
+        raise ValueError(f"{WEBHOOK_SECRET_VARIABLE} is too short: use at least {MIN_WEBHOOK_SECRET_LENGTH} "
+                         "random characters (`aurora-qb webhooks new-secret` prints one)")
+    return SecretStr(value)
 
 
 @dataclass(frozen=True)
@@ -151,8 +221,13 @@ class Credentials:
     quickbase_table_id: str
 
     @classmethod
-    def from_env(cls, environ: Mapping[str, str]) -> "Credentials":
-        """From a mapping holding the secret variables (e.g. ``Sandbox.env()``)."""
+    def from_env(cls, environ: Optional[Mapping[str, str]] = None) -> "Credentials":
+        """From a mapping holding the secret variables (e.g. ``Sandbox.env()``; ``os.environ``
+        when None, for commands that call the APIs outside Dagster). KeyError names a missing one."""
+        environ = os.environ if environ is None else environ
+        missing = [name for name in SECRET_VARIABLES if not environ.get(name)]
+        if missing:
+            raise KeyError(f"not set: {', '.join(missing)}")
         return cls(*(str(environ[name]) for name in SECRET_VARIABLES))
 
     def values(self) -> list[str]:

@@ -25,6 +25,7 @@ from ..clients.http import RetrySettings
 from ..clients.quickbase import DEFAULT_MAX_REQUEST_BYTES
 from ..settings import SECRET_VARIABLES, Credentials, Settings
 from ..store import STAGING_SCHEMA
+from .webhooks.resources import WebhookInboxResource
 
 
 class _ApiResource(dg.ConfigurableResource):
@@ -157,4 +158,5 @@ def build_resources(settings: Settings, credentials: Optional[Credentials] = Non
         "aurora": aurora_resource(settings, credentials),
         "quickbase": quickbase_resource(settings, credentials),
         **storage_resources(settings.duckdb_file),
+        "webhook_inbox": WebhookInboxResource(url=settings.inbox_database_url),
     }
