@@ -1,0 +1,150 @@
+"""The event path end to end, over loopback: a change in the Aurora sandbox -> its webhook
+delivery (Aurora's GET, retries, duplicates, reordering, loss) -> the receiver -> the inbox ->
+aurora_webhook_sensor -> a sync run -> the Quickbase record."""
+
+from datetime import datetime, timezone
+
+import dagster as dg
+
+from aurora_qb_pipeline.defs.aurora.schedules import build_daily_reconcile_schedule
+from aurora_qb_pipeline.defs.partitions import known_projects
+from aurora_qb_pipeline.runner import run_job
+
+from ..test_pipeline import DESIGN_ID_FID
+from .conftest import module_counts
+
+MODULES_FID = 8
+
+
+def _records_by_design(pipeline):
+    records = pipeline.qb_records()
+    ids = [r[DESIGN_ID_FID] for r in records]
+    assert len(ids) == len(set(ids)), "duplicate records in Quickbase"
+    return {r[DESIGN_ID_FID]: r for r in records}
+
+
+def _assert_quickbase_matches_aurora(pipeline, design_ids):
+    """Every given design that Quickbase holds shows Aurora's module count of now."""
+    records = _records_by_design(pipeline)
+    expected = module_counts(pipeline, design_ids)
+    checked = [d for d in design_ids if d in records]
+    assert checked, "none of the changed designs is in Quickbase"
+    assert {d: records[d][MODULES_FID] for d in checked} == {d: expected[d] for d in checked}
+
+
+def _stale(pipeline, design_ids):
+    records = _records_by_design(pipeline)
+    now = module_counts(pipeline, design_ids)
+    return [d for d in design_ids if d in records and records[d][MODULES_FID] != now[d]]
+
+
+def _projects_run(instance, outcome):
+    """Partitions covered by the runs of a tick."""
+    order = known_projects(instance)
+    covered = set()
+    for run in outcome.runs:
+        tags = run.dagster_run.tags
+        covered.update(order[order.index(tags["dagster/asset_partition_range_start"]):
+                             order.index(tags["dagster/asset_partition_range_end"]) + 1])
+    return covered
+
+
+def test_a_change_in_aurora_reaches_quickbase_through_the_webhook(pipeline, subscribed, inbox, event_path):
+    assert pipeline.sync_all().success
+    hub = pipeline.sandbox.aurora.webhooks
+    changed = pipeline.sandbox.aurora.mutate(0.1, seed=7)
+    assert _stale(pipeline, changed["changed_design_ids"])
+    deliveries = hub.wait_settled(timeout=20)
+    assert deliveries and all(d["status"] == "delivered" for d in deliveries)
+
+    outcome = event_path.tick()
+    assert outcome.runs and all(r.success for r in outcome.runs)
+    assert set(changed["project_ids"]) <= _projects_run(pipeline.instance, outcome)
+    _assert_quickbase_matches_aurora(pipeline, changed["changed_design_ids"])
+    assert inbox.position("aurora_webhook_sensor") == inbox.summary()["events"]
+
+    quiet = event_path.tick()  # nothing new: no run
+    assert quiet.skip_reason and not quiet.runs
+
+
+def test_deliveries_missed_while_the_receiver_is_down_arrive_with_auroras_retries(pipeline, subscribed,
+                                                                                  event_path):
+    hub, aurora = pipeline.sandbox.aurora.webhooks, pipeline.sandbox.aurora
+    project_id = next(iter(aurora.primary.projects))
+    subscribed.stop()
+    aurora.set_project_status(project_id, "Design Ready")
+    hub.wait_for(lambda log: log and len(log[-1]["attempts"]) >= 2, timeout=10)  # refused twice (now, +30 s scaled)
+    assert event_path.tick().skip_reason  # nothing reached the inbox
+    subscribed.start()
+    (delivery,) = hub.wait_settled(timeout=30)  # the next retry (after 5 min scaled) reaches it
+    assert delivery["status"] == "delivered"
+    assert [a["status_code"] for a in delivery["attempts"]][-1] == 200
+    assert all(a["status_code"] is None for a in delivery["attempts"][:-1])
+
+    outcome = event_path.tick()  # an unknown project: added as a partition and synced
+    assert outcome.new_partitions == [project_id]
+    assert [r.success for r in outcome.runs] == [True]
+    staged = pipeline.query("select distinct project_id from staging.project_addresses")
+    assert staged == [(project_id,)]
+
+
+def test_duplicated_and_reordered_deliveries_leave_exactly_one_correct_record(pipeline, subscribed, inbox,
+                                                                              event_path):
+    assert pipeline.sync_all().success
+    hub, aurora = pipeline.sandbox.aurora.webhooks, pipeline.sandbox.aurora
+    hub.configure(duplicate_next=1000, reorder_window_real_s=0.5)
+    first = aurora.mutate(0.05, seed=21)
+    second = aurora.mutate(0.05, seed=22)  # later changes, delivered before the earlier ones
+    log = hub.wait_settled(timeout=30)
+    events = hub.events()
+    assert all(e["duplicated"] for e in events) and len(log) == 2 * len(events)
+    arrival = [d["event_id"] for d in sorted(log, key=lambda d: d["attempts"][0]["ts"]) if not d["duplicate"]]
+    assert arrival[0] == events[-1]["id"] and arrival != [e["id"] for e in events]  # newest first
+    summary = inbox.summary()
+    assert summary["events"] == len(events) and summary["deliveries"] == 2 * len(events)
+
+    outcome = event_path.tick()
+    assert outcome.runs and all(r.success for r in outcome.runs)
+    changed = set(first["changed_design_ids"]) | set(second["changed_design_ids"])
+    _assert_quickbase_matches_aurora(pipeline, sorted(changed))
+    assert len(pipeline.qb_records()) == len(_records_by_design(pipeline))
+
+
+def test_an_event_lost_on_purpose_is_repaired_by_the_nightly_reconcile(pipeline, subscribed, event_path):
+    assert pipeline.sync_all().success
+    hub, aurora = pipeline.sandbox.aurora.webhooks, pipeline.sandbox.aurora
+    hub.configure(drop_next=1000)
+    changed = aurora.mutate(0.1, seed=31)
+    assert hub.events() and all(e["dropped"] for e in hub.events())
+    assert hub.deliveries() == []
+    assert event_path.tick().skip_reason  # the event path saw nothing
+    stale = _stale(pipeline, changed["changed_design_ids"])
+    assert stale
+
+    schedule = build_daily_reconcile_schedule(pipeline.settings)
+    when = datetime.now(timezone.utc)
+    with dg.build_schedule_context(instance=pipeline.instance, scheduled_execution_time=when) as context:
+        request = schedule(context)
+    assert run_job(pipeline.defs, pipeline.instance, dict(request.tags)).success
+    assert _stale(pipeline, changed["changed_design_ids"]) == []
+
+
+def test_trigger_rules_decide_which_events_sync(pipeline, subscribed, inbox, event_path):
+    aurora = pipeline.sandbox.aurora
+    projects = list(aurora.primary.projects)
+    design = next(d for d in aurora.primary.designs.values() if d["project_id"] == projects[2])
+    aurora.set_project_status(projects[0], "Site Survey")  # not a trigger status
+    aurora.set_project_status(projects[1], "design ready")  # matched without regard to case
+    agreement = aurora.create_agreement(design["id"])  # sent: not a trigger
+    aurora.set_agreement_status(agreement["id"], "viewed")
+    aurora.webhooks.publish(aurora.primary.tenant_id, "agreement_status_changed", PROJECT_ID=projects[3],
+                            AGREEMENT_ID="ag-1", STATUS="countersigned")  # a status Aurora may add one day
+    aurora.webhooks.wait_settled(timeout=20)
+    outcome = event_path.tick()
+    assert _projects_run(pipeline.instance, outcome) == {projects[1]}
+    assert all(r.success for r in outcome.runs)
+
+    aurora.set_agreement_status(agreement["id"], "signed")
+    aurora.webhooks.wait_settled(timeout=20)
+    assert _projects_run(pipeline.instance, event_path.tick()) == {projects[2]}
+    assert inbox.summary()["unread"] == 0
