@@ -34,6 +34,12 @@ from .triggers import TriggerRules
 log = logging.getLogger(__name__)
 
 DESIGN_REQUEST_EVENTS = frozenset({"design_request_completed", "design_request_rejected"})
+_PROGRESS = {"submitted": 0, "designer_completed": 1, "accepted": 2, "designer_rejected": 2}
+
+
+def later_status(a: Optional[str], b: Optional[str]) -> Optional[str]:
+    """The further along of two design-request statuses (deliveries may come out of order)."""
+    return max((s for s in (a, b) if s), key=lambda s: _PROGRESS.get(s, -1), default=None)
 SIMULATION_EVENT = "performance_simulation_job_completed"
 SOURCE_WEBHOOK = "webhook"
 
@@ -101,10 +107,16 @@ class EventResolver:
         """Handle ``rows`` (ascending ids, all after ``after_id``) in order until done or stopped."""
         result = Resolution(last_id=after_id)
         rows = list(rows)
+        self._gone: set[str] = set()
         seen_keys: set[str] = set()
         tracked = self.inbox.tracked_design_requests(
             r.params.get("design_request_id", "") for r in rows if r.event in DESIGN_REQUEST_EVENTS)
         designs = self.inbox.design_projects(r.params.get("design_id", "") for r in rows if r.event == SIMULATION_EVENT)
+        try:  # design requests first: each teaches its project, and its design's once accepted
+            self._learn_requests(rows, result, tracked, designs)
+        except _Stop as stop:
+            result.stopped_early = str(stop)
+            return result
         for row in rows:
             try:
                 self._handle_row(row, result, seen_keys, tracked, designs)
@@ -148,22 +160,61 @@ class EventResolver:
         result.want(project, row.received_at)
         counts["to_sync"] += 1
 
+    def _wanted_request(self, row: InboxRow) -> bool:
+        """Whether a design-request event is worth resolving: requests are followed only when the
+        completed-request rule is on, and a final status no rule syncs needs no lookup."""
+        rule = self.rules.rule("design_request_completed")
+        status = row.params.get("status")
+        final = status in AURORA_DESIGN_REQUEST_FINAL_STATUSES
+        return rule is not None and rule.enabled and not (final and not self.rules.syncs(row.event, status))
+
+    def _learn_requests(self, rows: list[InboxRow], result: Resolution, tracked: dict, designs: dict) -> None:
+        unknown = dict.fromkeys(r.params["design_request_id"] for r in rows
+                                if r.known and r.event in DESIGN_REQUEST_EVENTS and self._wanted_request(r)
+                                and getattr(tracked.get(r.params["design_request_id"]), "project_id", None) is None)
+        learned = []
+        try:
+            for request_id in unknown:
+                request = self._fetch(lambda wait: self.aurora.get_design_request(request_id, throttle_timeout=wait))
+                result.counts["aurora_requests"] += 1
+                if request is None:
+                    self._gone.add(request_id)
+                    continue
+                status = request.get("status")
+                now = self.clock()
+                self.inbox.track_design_request(
+                    request_id, source=SOURCE_WEBHOOK, project_id=request["project_id"],
+                    design_id=request.get("design_id"), status=status,
+                    final=status in AURORA_DESIGN_REQUEST_FINAL_STATUSES,
+                    next_check_at=self.polling.next_check(now, 0, self.time_scale), now=now)
+                learned.append(request_id)
+                if request.get("design_id"):
+                    designs[request["design_id"]] = request["project_id"]
+                    self.inbox.remember_designs({request["design_id"]: request["project_id"]})
+        finally:
+            tracked.update(self.inbox.tracked_design_requests(learned))
+
     def _design_request_event(self, row: InboxRow, result: Resolution, tracked: dict,
                               designs: dict[str, str]) -> None:
         counts = result.counts
-        completed_rule = self.rules.rule("design_request_completed")
         request_id = row.params["design_request_id"]
         known = tracked.get(request_id)
         status = row.params.get("status")
         final = status in AURORA_DESIGN_REQUEST_FINAL_STATUSES
-        if completed_rule is None or not completed_rule.enabled or (final and not self.rules.syncs(row.event, status)):
+        if not self._wanted_request(row):
             if known is not None and final:  # e.g. rejected: stop following it
                 self.inbox.track_design_request(request_id, source=known.source, status=status, final=True,
                                                 next_check_at=known.next_check_at)
             counts["ignored_status"] += 1
             return
         project, design_id = (known.project_id, known.design_id) if known else (None, None)
-        if project is None:
+        if request_id in self._gone:
+            counts["unresolvable"] += 1
+            return
+        if project is not None:
+            status = later_status(known.status, status)
+            final = status in AURORA_DESIGN_REQUEST_FINAL_STATUSES
+        else:
             request = self._fetch(lambda wait: self.aurora.get_design_request(request_id, throttle_timeout=wait))
             counts["aurora_requests"] += 1
             if request is None:
