@@ -1,11 +1,12 @@
 """Fixtures of the event path: a real receiver on loopback writing the test's inbox, and the
 sandbox tenant subscribed to it through the webhooks API (as `aurora-qb webhooks subscribe` does)."""
 
+import dagster as dg
 import pytest
 
 from aurora_qb_pipeline.definitions import build_definitions
 from aurora_qb_pipeline.defs.webhooks.sensors import SENSOR_NAME, WebhookTuning
-from aurora_qb_pipeline.runner import tick
+from aurora_qb_pipeline.runner import apply_partition_requests, tick
 from aurora_qb_pipeline.sandbox.launcher import start_sandbox
 from aurora_qb_pipeline.webhooks.events import KNOWN_EVENTS
 from aurora_qb_pipeline.webhooks.inbox import Inbox
@@ -60,9 +61,20 @@ class EventPath:
         self.defs = build_definitions(pipeline.settings, pipeline.resources, webhook_tuning=tuning)
 
     def tick(self):
+        """One evaluation and the runs it asks for, executed."""
         outcome = tick(self.defs, self.pipeline.instance, SENSOR_NAME, cursor=self.cursor)
         self.cursor = outcome.cursor
         return outcome
+
+    def evaluate(self):
+        """One evaluation without running anything: (SensorResult or SkipReason); partitions are added."""
+        sensor = self.defs.resolve_sensor_def(SENSOR_NAME)
+        with dg.build_sensor_context(instance=self.pipeline.instance, cursor=self.cursor, definitions=self.defs,
+                                     resources=dict(self.defs.resources)) as context:
+            result = sensor(context)
+            self.cursor = getattr(result, "cursor", None) or context.cursor
+        apply_partition_requests(self.pipeline.instance, getattr(result, "dynamic_partitions_requests", None))
+        return result
 
 
 @pytest.fixture

@@ -8,6 +8,7 @@ import dagster as dg
 
 from aurora_qb_pipeline.defs.aurora.schedules import build_daily_reconcile_schedule
 from aurora_qb_pipeline.defs.partitions import known_projects
+from aurora_qb_pipeline.defs.webhooks.sensors import synced_after
 from aurora_qb_pipeline.runner import run_job
 
 from ..test_pipeline import DESIGN_ID_FID
@@ -38,18 +39,27 @@ def _stale(pipeline, design_ids):
     return [d for d in design_ids if d in records and records[d][MODULES_FID] != now[d]]
 
 
-def _projects_run(instance, outcome):
-    """Partitions covered by the runs of a tick."""
+def _covered(instance, all_tags):
     order = known_projects(instance)
     covered = set()
-    for run in outcome.runs:
-        tags = run.dagster_run.tags
+    for tags in all_tags:
         covered.update(order[order.index(tags["dagster/asset_partition_range_start"]):
                              order.index(tags["dagster/asset_partition_range_end"]) + 1])
     return covered
 
 
-def test_a_change_in_aurora_reaches_quickbase_through_the_webhook(pipeline, subscribed, inbox, event_path):
+def _projects_run(instance, outcome):
+    """Partitions covered by the runs of a tick."""
+    return _covered(instance, [run.dagster_run.tags for run in outcome.runs])
+
+
+def _requested(instance, result):
+    """Partitions covered by the run requests of an evaluation."""
+    return _covered(instance, [request.tags for request in getattr(result, "run_requests", None) or []])
+
+
+def test_a_change_reaches_quickbase_through_the_webhook_and_a_lost_one_through_the_reconcile(
+        pipeline, subscribed, inbox, event_path):
     assert pipeline.sync_all().success
     hub = pipeline.sandbox.aurora.webhooks
     changed = pipeline.sandbox.aurora.mutate(0.1, seed=7)
@@ -65,6 +75,26 @@ def test_a_change_in_aurora_reaches_quickbase_through_the_webhook(pipeline, subs
 
     quiet = event_path.tick()  # nothing new: no run
     assert quiet.skip_reason and not quiet.runs
+
+    # a project counts as synced only when a run that *started* after its event staged it
+    project = changed["project_ids"][0]
+    started = pipeline.instance.get_run_record_by_id(outcome.runs[-1].run_id).start_time
+    assert synced_after(pipeline.instance, {project: started - 1.0}) == {project}
+    assert synced_after(pipeline.instance, {project: started + 0.5}) == set()
+
+    # an event lost on purpose: the event path never hears of it; the nightly reconcile repairs it
+    hub.configure(drop_next=1000)
+    hub.clear_log()
+    lost = pipeline.sandbox.aurora.mutate(0.1, seed=31)
+    assert hub.events() and all(e["dropped"] for e in hub.events()) and hub.deliveries() == []
+    assert event_path.tick().skip_reason
+    assert _stale(pipeline, lost["changed_design_ids"])
+    schedule = build_daily_reconcile_schedule(pipeline.settings)
+    with dg.build_schedule_context(instance=pipeline.instance,
+                                   scheduled_execution_time=datetime.now(timezone.utc)) as context:
+        request = schedule(context)
+    assert run_job(pipeline.defs, pipeline.instance, dict(request.tags)).success
+    assert _stale(pipeline, lost["changed_design_ids"]) == []
 
 
 def test_deliveries_missed_while_the_receiver_is_down_arrive_with_auroras_retries(pipeline, subscribed,
@@ -110,25 +140,6 @@ def test_duplicated_and_reordered_deliveries_leave_exactly_one_correct_record(pi
     assert len(pipeline.qb_records()) == len(_records_by_design(pipeline))
 
 
-def test_an_event_lost_on_purpose_is_repaired_by_the_nightly_reconcile(pipeline, subscribed, event_path):
-    assert pipeline.sync_all().success
-    hub, aurora = pipeline.sandbox.aurora.webhooks, pipeline.sandbox.aurora
-    hub.configure(drop_next=1000)
-    changed = aurora.mutate(0.1, seed=31)
-    assert hub.events() and all(e["dropped"] for e in hub.events())
-    assert hub.deliveries() == []
-    assert event_path.tick().skip_reason  # the event path saw nothing
-    stale = _stale(pipeline, changed["changed_design_ids"])
-    assert stale
-
-    schedule = build_daily_reconcile_schedule(pipeline.settings)
-    when = datetime.now(timezone.utc)
-    with dg.build_schedule_context(instance=pipeline.instance, scheduled_execution_time=when) as context:
-        request = schedule(context)
-    assert run_job(pipeline.defs, pipeline.instance, dict(request.tags)).success
-    assert _stale(pipeline, changed["changed_design_ids"]) == []
-
-
 def test_trigger_rules_decide_which_events_sync(pipeline, subscribed, inbox, event_path):
     aurora = pipeline.sandbox.aurora
     projects = list(aurora.primary.projects)
@@ -140,11 +151,10 @@ def test_trigger_rules_decide_which_events_sync(pipeline, subscribed, inbox, eve
     aurora.webhooks.publish(aurora.primary.tenant_id, "agreement_status_changed", PROJECT_ID=projects[3],
                             AGREEMENT_ID="ag-1", STATUS="countersigned")  # a status Aurora may add one day
     aurora.webhooks.wait_settled(timeout=20)
-    outcome = event_path.tick()
-    assert _projects_run(pipeline.instance, outcome) == {projects[1]}
-    assert all(r.success for r in outcome.runs)
+    first = event_path.evaluate()
+    assert _requested(pipeline.instance, first) == {projects[1]}
 
     aurora.set_agreement_status(agreement["id"], "signed")
     aurora.webhooks.wait_settled(timeout=20)
-    assert _projects_run(pipeline.instance, event_path.tick()) == {projects[2]}
+    assert _requested(pipeline.instance, event_path.evaluate()) == {projects[2]}
     assert inbox.summary()["unread"] == 0
