@@ -31,9 +31,14 @@ PROJECT_FIELDS = {
 }
 DESIGN_FIELDS = {"id", "name", "external_provider_id", "created_at", "system_size_stc", "system_size_ptc",
                  "system_size_ac", "milestone"}
-SUMMARY_FIELDS = {"design_id", "project_id", "external_provider_id", "created_at", "system_size_stc",
-                  "system_size_ptc", "system_size_ac", "bill_of_materials", "arrays"}
-ARRAY_FIELDS = {"size", "azimuth", "pitch", "orientation", "face", "ground_mounted", "module", "shading"}
+SUMMARY_FIELDS = {"design_id", "design_request_id", "project_id", "external_provider_id", "created_at",
+                  "system_size_stc", "system_size_ptc", "system_size_ac", "units_of_measurement", "bill_of_materials",
+                  "arrays", "string_inverters", "storage_inverters", "batteries", "storage_selected_operating_mode"}
+ARRAY_FIELDS = {"size", "azimuth", "pitch", "orientation", "face", "ground_mounted", "module", "shading",
+                "configuration"}
+# per array, by configuration: the hardware objects it carries
+ARRAY_HARDWARE = {"microinverter": {"microinverter"}, "string inverter": {"string_inverter"},
+                  "string inverter with dc optimizers": {"string_inverter", "dc_optimizer"}}
 REQUEST_FIELDS = {"id", "project_id", "design_id", "status", "image_src", "submission_time", "completed_at",
                   "reviewed_at", "designer_rejected_at", "rejection_reason"}
 # status -> the timestamp fields that are set (all others are null)
@@ -164,9 +169,10 @@ def test_summary_shape(api, tenant):
     summary = api.ok(f"/designs/{plain_design(tenant)}/summary")["design"]
     assert SUMMARY_FIELDS <= set(summary) and "id" not in summary
     for array in summary["arrays"]:
-        assert set(array) == ARRAY_FIELDS
-        assert set(array["module"]) == {"name", "count", "rating_stc", "orientation"}
+        assert set(array) == ARRAY_FIELDS | ARRAY_HARDWARE[array["configuration"]]
+        assert set(array["module"]) == {"id", "name", "count", "rating_stc", "orientation"}
         assert len(array["shading"]["solar_access"]["monthly"]) == 12
+        assert 0 < array["shading"]["total_solar_resource_fraction"]["annual"] <= 100
     for item in summary["bill_of_materials"]:
         assert set(item) == {"id", "name", "component_type", "quantity", "sku", "manufacturer_name"}
     energy = summary["energy_production"]

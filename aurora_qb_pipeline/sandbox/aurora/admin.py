@@ -2,7 +2,8 @@
 
 They let a test or demo in another process do what Aurora's users and services would: move
 design requests, run the design service, change project and agreement statuses, edit designs,
-and configure or read webhook delivery. Each is a thin wrapper over an :class:`AuroraState`
+and configure or read webhook delivery (keys, deletions, partner applications and site surveys:
+:mod:`.admin_partners`). Each is a thin wrapper over an :class:`AuroraState`
 method (or ``state.webhooks``), which in-process tests call directly. Errors use Aurora's shape.
 """
 
@@ -15,6 +16,7 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
 from ..common import ADMIN_PREFIX, admin_routes
+from .admin_partners import partner_admin_routes
 from .errors import AuroraError
 from .http_util import envelope, json_object, number, text
 from .settings import update_config
@@ -193,4 +195,5 @@ def aurora_admin_routes(state: AuroraState) -> list[Route]:
         _route("/webhooks/events", events, "GET"),
         _route("/webhooks/flush", flush, "POST"),
         _route("/webhooks/emit", emit, "POST"),
+        *partner_admin_routes(),
     ]

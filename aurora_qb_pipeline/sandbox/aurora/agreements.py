@@ -149,25 +149,31 @@ class AgreementsMixin(StateCore):
                 })
             return assets
 
-    def open_file(self, token: str) -> tuple[str, bytes]:
-        """``GET /files/{token}``: (file name, PDF bytes) of a signed URL; 403 expired or forged."""
+    def open_file(self, token: str) -> tuple[str, bytes, str]:
+        """``GET /files/{token}``: (file name, bytes, media type) of a signed URL; 403 expired or forged."""
         payload = verify(self.file_secret, token)
         with self.lock:
             tenant = self.tenants.get(payload["t"])
             if tenant is None:
                 raise AuroraError(404, "File not found.")
-            if payload["kind"] == "agreement":
-                agreement = lookup(tenant.agreements, payload["id"], "File")
-                project = tenant.projects[agreement["project_id"]]
-                lines = [f"Agreement {agreement['id']}", f"Template: {agreement['agreement_template_name']}",
-                         f"Status: {agreement['status']}", f"Design: {agreement['design_id']}"]
-                title, name = "Solar Agreement", f"Agreement {agreement['id']}.pdf"
-            else:
-                design = lookup(tenant.designs, payload["id"], "File")
-                project = tenant.projects[design["project_id"]]
-                summary = tenant.summaries[design["id"]]
-                lines = [f"Design: {design['name']} ({design['id']})",
-                         f"System size: {summary['system_size_stc'] / 1000:.2f} kW DC"]
-                title, name = "Solar Proposal", f"Proposal - {design['name']}.pdf"
-            lines = [f"Customer: {project['name']}", f"Address: {project['location']['property_address']}", *lines]
-            return name, pdf_document(title, lines)
+            return self._open_file(tenant, payload)
+
+    def _open_file(self, tenant: TenantData, payload: dict) -> tuple[str, bytes, str]:
+        """The file a verified URL names (mixins handle their own kinds first)."""
+        if payload["kind"] not in ("agreement", "proposal"):
+            raise AuroraError(404, "File not found.")
+        if payload["kind"] == "agreement":
+            agreement = lookup(tenant.agreements, payload["id"], "File")
+            project = tenant.projects[agreement["project_id"]]
+            lines = [f"Agreement {agreement['id']}", f"Template: {agreement['agreement_template_name']}",
+                     f"Status: {agreement['status']}", f"Design: {agreement['design_id']}"]
+            title, name = "Solar Agreement", f"Agreement {agreement['id']}.pdf"
+        else:
+            design = lookup(tenant.designs, payload["id"], "File")
+            project = tenant.projects[design["project_id"]]
+            summary = tenant.summaries[design["id"]]
+            lines = [f"Design: {design['name']} ({design['id']})",
+                     f"System size: {summary['system_size_stc'] / 1000:.2f} kW DC"]
+            title, name = "Solar Proposal", f"Proposal - {design['name']}.pdf"
+        lines = [f"Customer: {project['name']}", f"Address: {project['location']['property_address']}", *lines]
+        return name, pdf_document(title, lines), "application/pdf"

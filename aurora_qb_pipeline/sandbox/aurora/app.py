@@ -1,8 +1,10 @@
-"""The emulator as an ASGI app: Starlette routing, bearer auth on the tenant API, Aurora's error
-shape everywhere, wrapped in :class:`~..common.SandboxMiddleware` (latency, rate limit, faults,
-request log)."""
+"""The emulator as an ASGI app: Starlette routing, bearer auth on the tenant API (the partner API
+checks its application key itself), Aurora's error shape everywhere, wrapped in
+:class:`~..common.SandboxMiddleware` (latency, rate limit, faults, request log)."""
 
 from __future__ import annotations
+
+from typing import Mapping, Optional
 
 from starlette.applications import Starlette
 from starlette.exceptions import HTTPException
@@ -16,6 +18,7 @@ from ..common import SandboxMiddleware
 from .admin import aurora_admin_routes
 from .auth import BearerKeyBackend, auth_failed, bearer_token
 from .errors import AuroraError, aurora_error
+from .partner_routes import partner_routes
 from .routes import file_routes, tenant_routes
 from .state import AuroraState
 
@@ -40,6 +43,7 @@ def create_app(state: AuroraState) -> SandboxMiddleware:
     auth = Middleware(AuthenticationMiddleware, backend=BearerKeyBackend(state), on_error=auth_failed)
     routes = [
         Mount("/tenants/{tenant_id}", routes=tenant_routes(), middleware=[auth]),
+        *partner_routes(),
         *file_routes(),
         *aurora_admin_routes(state),
     ]
@@ -49,4 +53,11 @@ def create_app(state: AuroraState) -> SandboxMiddleware:
         Exception: _unexpected,
     })
     app.state.aurora = state
-    return SandboxMiddleware(app, state, credential=bearer_token, render_error=aurora_error)
+
+    def rate_key(headers: Mapping[str, str]) -> Optional[str]:
+        """The rate-limit bucket of a request: its key (a partner's tokens share one per tenant)."""
+        token = bearer_token(headers)
+        credential = state.credential_for(token) if token else None
+        return credential.rate_key(token) if credential is not None else token
+
+    return SandboxMiddleware(app, state, credential=rate_key, render_error=aurora_error)

@@ -17,6 +17,7 @@ from typing import Any, Callable, Iterable, Optional
 
 from ...api_facts import AURORA_RATE_LIMIT
 from ..common import SandboxConfig, SandboxState
+from .auth import SCOPES, UNPROVISIONED, Credential
 from .errors import AuroraError, lookup
 from .scheduler import Scheduler, Timer
 from .settings import ServiceConfig, TenantOptions, WebhookConfig, update_config
@@ -48,7 +49,7 @@ class StateCore(SandboxState):
         self.webhooks = WebhookHub(self._now, lambda: self.config.time_scale, self.scheduler, webhooks)
         self.file_secret = secrets.token_bytes(32)  # signs download URLs (see files.py)
         self.tenants: dict[str, TenantData] = {}
-        self._by_token: dict[str, TenantData] = {}
+        self._credentials: dict[str, Credential] = {}  # bearer value -> what it grants
         self._builders: dict[str, TenantBuilder] = {}
         self._options: dict[str, TenantOptions] = {}
         self._orders: dict[tuple[str, str], list[str]] = {}
@@ -63,10 +64,10 @@ class StateCore(SandboxState):
     # --- tenants and keys -----------------------------------------------------------------
     def add_tenant(self, tenant: TenantData, options: Optional[TenantOptions] = None) -> None:
         with self.lock:
-            if tenant.tenant_id in self.tenants or tenant.token in self._by_token:
+            if tenant.tenant_id in self.tenants or tenant.token in self._credentials:
                 raise ValueError(f"tenant {tenant.tenant_id} or its API key is already registered")
             self.tenants[tenant.tenant_id] = tenant
-            self._by_token[tenant.token] = tenant
+            self._credentials[tenant.token] = Credential(tenant.tenant_id, "standard")
             self._builders[tenant.tenant_id] = TenantBuilder(random.Random(f"runtime:{tenant.tenant_id}"), tenant)
             self._service_rngs[tenant.tenant_id] = random.Random(f"design-service:{tenant.tenant_id}")
             self._job_rngs[tenant.tenant_id] = random.Random(f"jobs:{tenant.tenant_id}")
@@ -77,7 +78,51 @@ class StateCore(SandboxState):
         return next(iter(self.tenants.values()))
 
     def tenant_for_token(self, token: str) -> Optional[TenantData]:
-        return self._by_token.get(token)
+        """The tenant a key or unexpired temporary token belongs to."""
+        credential = self.credential_for(token)
+        if credential is None or (credential.expires_at is not None and self.now_epoch() >= credential.expires_at):
+            return None
+        return self.tenants[credential.tenant_id]
+
+    # --- credentials (see auth.py) --------------------------------------------------------------
+    def credential_for(self, token: str) -> Optional[Credential]:
+        """What a bearer value grants (None: unknown). Called twice per request (rate limit, auth):
+        a plain dict read, atomic in CPython, so it takes no lock; writers replace whole entries."""
+        return self._credentials.get(token)
+
+    def credential_valid(self, credential: Credential) -> bool:
+        """Whether a credential still works (partner tokens die with their app's enablement)."""
+        return True
+
+    def now_epoch(self) -> float:
+        """The emulator clock as epoch seconds (token expiry follows the clock, so tests can move it)."""
+        return self._now().timestamp()
+
+    def withdrawn_scopes(self, tenant_id: str) -> set[str]:
+        """Scopes no key of the tenant has, because a switch unprovisioned their endpoints."""
+        options = self._options[tenant_id]
+        return {scope for switch, scope in UNPROVISIONED.items() if not getattr(options, switch)}
+
+    def create_api_key(self, tenant_id: Optional[str] = None, scopes: Optional[Iterable[str]] = None) -> dict:
+        """Admin: a restricted key (``rk_sand_...``) of the tenant limited to ``scopes`` (as a tenant
+        admin makes one in Aurora's settings); None makes another standard-like key with every scope."""
+        chosen = None if scopes is None else frozenset(scopes)
+        if chosen is not None and (not chosen or chosen - SCOPES):
+            raise AuroraError(422, f"scopes must be a non-empty list of: {', '.join(sorted(SCOPES))}.")
+        with self.lock:
+            tenant = self.tenant(tenant_id)
+            key = "rk_sand_" + secrets.token_hex(16)
+            self._credentials[key] = Credential(tenant.tenant_id, "restricted", chosen)
+            return {"key": key, "tenant_id": tenant.tenant_id,
+                    "scopes": sorted(SCOPES if chosen is None else chosen)}
+
+    def revoke_api_key(self, key: str) -> None:
+        """Admin: a restricted key stops working (401)."""
+        with self.lock:
+            credential = self._credentials.get(key)
+            if credential is None or credential.kind != "restricted":
+                raise AuroraError(404, "Restricted API key not found.")
+            del self._credentials[key]
 
     def tenant(self, tenant_id: Optional[str] = None) -> TenantData:
         """The tenant with this id (the primary one for None); 404 when unknown."""
@@ -102,7 +147,9 @@ class StateCore(SandboxState):
 
     def set_tenant_options(self, tenant_id: Optional[str] = None, **values: Any) -> dict[str, Any]:
         """E.g. ``set_tenant_options(tid, design_request_list=False)``: that tenant's list endpoint
-        answers 404 as Aurora's does (None follows :attr:`ServiceConfig.design_request_list`)."""
+        answers 404 as Aurora's does (None follows :attr:`ServiceConfig.design_request_list`);
+        ``pricing=False``: its pricing endpoint answers 403; ``project_list_location=False``: list
+        pages leave ``location`` out (see :class:`~.settings.TenantOptions`)."""
         with self.lock:
             tenant = self.tenant(tenant_id)
             update_config(self._options[tenant.tenant_id], values)

@@ -1,4 +1,4 @@
-"""Downloadable files: signed, expiring URLs (as a storage service would issue) and small PDFs.
+"""Downloadable files: signed, expiring URLs (as a storage service would issue), small PDFs and PNGs.
 
 Aurora hands out file URLs that work without the API key and expire (agreement PDFs after 15
 minutes). The emulator signs ``/files/{token}`` URLs with a per-process secret (HMAC-SHA256 over
@@ -11,7 +11,9 @@ import base64
 import hashlib
 import hmac
 import json
+import struct
 import time
+import zlib
 from typing import Any, Optional
 
 from .errors import AuroraError
@@ -82,3 +84,21 @@ def pdf_document(title: str, lines: list[str], subject: Optional[str] = None) ->
     out += b"".join(b"%010d 00000 n \n" % offset for offset in offsets)
     out += b"trailer\n<< /Size %d /Root 1 0 R /Info 6 0 R >>\nstartxref\n%d\n%%%%EOF\n" % (len(objects) + 1, xref)
     return bytes(out)
+
+
+def png_image(seed: str, width: int = 96, height: int = 64) -> bytes:
+    """A valid RGB PNG (a gradient whose colours follow ``seed``): the stand-in for a screenshot."""
+    digest = hashlib.sha256(seed.encode()).digest()
+    red, green, blue = digest[0], digest[1], digest[2]
+    rows = bytearray()
+    for y in range(height):
+        rows.append(0)  # filter type: none
+        for x in range(width):
+            rows += bytes(((red + x) % 256, (green + y) % 256, (blue + x + y) % 256))
+
+    def chunk(kind: bytes, data: bytes) -> bytes:
+        return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data) & 0xFFFFFFFF)
+
+    header = struct.pack(">IIBBBBB", width, height, 8, 2, 0, 0, 0)
+    signature = b"\x89PNG\r\n\x1a\n"
+    return signature + chunk(b"IHDR", header) + chunk(b"IDAT", zlib.compress(bytes(rows))) + chunk(b"IEND", b"")

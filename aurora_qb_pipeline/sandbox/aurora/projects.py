@@ -23,10 +23,14 @@ from .synthetic import TenantData, format_timestamp
 class ProjectsMixin(StateCore):
     # --- reads ----------------------------------------------------------------------------
     def list_projects(self, tenant_id: str, page: int = 1, per_page: int = AURORA_DEFAULT_PER_PAGE) -> list[dict]:
+        """A page of full project objects, newest first (without ``location`` while the tenant's
+        ``project_list_location`` test switch is off)."""
         with self.lock:
             tenant = self.tenant(tenant_id)
             ids = page_slice(self._sorted_ids(tenant, "projects", "created_at"), page, per_page)
-            return [tenant.projects[i] for i in ids]
+            if self._options[tenant.tenant_id].project_list_location:
+                return [tenant.projects[i] for i in ids]
+            return [{k: v for k, v in tenant.projects[i].items() if k != "location"} for i in ids]
 
     def get_project(self, tenant_id: str, project_id: str) -> dict:
         with self.lock:

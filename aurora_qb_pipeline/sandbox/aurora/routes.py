@@ -2,8 +2,11 @@
 
 Status codes follow Aurora's table: 200 (create answers 200 too, as the project tutorial shows),
 202 for a started job, 204 for a delete, 400 malformed JSON, 401/404 authentication (see
-:mod:`.auth`), 404 unknown or another tenant's object, 405 wrong verb, 409 operation in progress,
+:mod:`.auth`), 403 a key without the scope a route needs or an endpoint not provisioned for the
+tenant, 404 unknown or another tenant's object, 405 wrong verb, 409 operation in progress,
 422 invalid input (``{"errors": [...]}``, one message per problem).
+
+Every route names the scope it needs (:func:`~.auth.scoped`); a standard key has them all.
 """
 
 from __future__ import annotations
@@ -15,6 +18,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
+from .auth import scoped
 from .errors import AuroraError
 from .files import FILES_PREFIX
 from .http_util import envelope, json_object, paging
@@ -130,46 +134,87 @@ async def delete_webhook(request: Request) -> Response:
     return Response(status_code=204)
 
 
+# --- site surveys ---------------------------------------------------------------------------------
+async def site_survey_request(request: Request) -> Response:
+    survey = _state(request).get_site_survey_request(_tid(request), request.path_params["survey_id"],
+                                                     _base_url(request))
+    return envelope("site_survey_request", survey)
+
+
+def _survey_upload(part: str):
+    """``PUT`` of one part of a survey: body ``{part: ...}``, answered ``{part: <stored>}``."""
+
+    async def endpoint(request: Request) -> Response:
+        body = await json_object(request)
+        if set(body) != {part}:
+            raise AuroraError(422, f"Request body must be {{\"{part}\": ...}} and nothing else.")
+        stored = _state(request).upload_site_survey(_tid(request), request.path_params["survey_id"], part, body[part])
+        return envelope(part, stored)
+
+    return endpoint
+
+
+async def site_survey_status(request: Request) -> Response:
+    body = await json_object(request, "site_survey")
+    survey = _state(request).set_site_survey_status(_tid(request), request.path_params["survey_id"], body)
+    return envelope("site_survey", survey)
+
+
 # --- files (signed URLs, no API key) --------------------------------------------------------------
 async def download_file(request: Request) -> Response:
     try:
-        name, content = _state(request).open_file(request.path_params["token"])
+        name, content, media_type = _state(request).open_file(request.path_params["token"])
     except (ValueError, KeyError):
         raise AuroraError(403, "Invalid download URL.") from None
     ascii_name = name.encode("ascii", "replace").decode().replace('"', "'")
-    return Response(content, media_type="application/pdf",
+    return Response(content, media_type=media_type,
                     headers={"Content-Disposition": f'attachment; filename="{ascii_name}"'})
 
 
+def _route(path: str, scope: str, endpoint, *methods: str) -> Route:
+    return Route(path, scoped(scope, endpoint), methods=list(methods))
+
+
 def tenant_routes() -> list[Route]:
-    S = AuroraState
+    S, r = AuroraState, _route
     return [
-        Route("/projects", list_projects, methods=["GET"]),
-        Route("/projects", create_project, methods=["POST"]),
-        Route("/projects/{project_id}", _by_id("project", S.get_project, "project_id"), methods=["GET"]),
-        Route("/projects/{project_id}", update_project, methods=["PUT", "PATCH"]),
-        Route("/projects/{project_id}/designs", _by_id("designs", S.list_designs, "project_id"), methods=["GET"]),
-        Route("/projects/{project_id}/assets", project_assets, methods=["GET"]),
-        Route("/designs/{design_id}", _by_id("design", S.get_design, "design_id"), methods=["GET"]),
-        Route("/designs/{design_id}/summary", _by_id("design", S.get_design_summary, "design_id"), methods=["GET"]),
-        Route("/designs/{design_id}/proposals/default", _by_id("proposal", S.get_default_proposal, "design_id"),
-              methods=["GET"]),
-        Route("/designs/{design_id}/performance_simulation/run", run_simulation, methods=["POST"]),
-        Route("/designs/{design_id}/performance_simulation/status", simulation_status, methods=["GET"]),
-        Route("/design_requests", list_design_requests, methods=["GET"]),
-        Route("/design_requests", create_design_request, methods=["POST"]),
-        Route("/design_requests/{request_id}", _by_id("design_request", S.get_design_request, "request_id"),
-              methods=["GET"]),
-        Route("/design_requests/{request_id}/accept",
-              _by_id("design_request", S.accept_design_request, "request_id"), methods=["POST"]),
-        Route("/agreements/{agreement_id}", _by_id("agreement", S.get_agreement, "agreement_id"), methods=["GET"]),
-        Route("/agreements/{agreement_id}/download_url/run", run_agreement_download, methods=["POST"]),
-        Route("/agreements/{agreement_id}/download_url/status", agreement_download_status, methods=["GET"]),
-        Route("/webhooks", list_webhooks, methods=["GET"]),
-        Route("/webhooks", create_webhook, methods=["POST"]),
-        Route("/webhooks/{webhook_id}", get_webhook, methods=["GET"]),
-        Route("/webhooks/{webhook_id}", update_webhook, methods=["PUT", "PATCH"]),
-        Route("/webhooks/{webhook_id}", delete_webhook, methods=["DELETE"]),
+        r("/projects", "read_projects", list_projects, "GET"),
+        r("/projects", "write_projects", create_project, "POST"),
+        r("/projects/{project_id}", "read_projects", _by_id("project", S.get_project, "project_id"), "GET"),
+        r("/projects/{project_id}", "write_projects", update_project, "PUT", "PATCH"),
+        r("/projects/{project_id}/designs", "read_designs", _by_id("designs", S.list_designs, "project_id"), "GET"),
+        r("/projects/{project_id}/assets", "read_projects", project_assets, "GET"),
+        r("/designs/{design_id}", "read_designs", _by_id("design", S.get_design, "design_id"), "GET"),
+        r("/designs/{design_id}/summary", "read_designs", _by_id("design", S.get_design_summary, "design_id"),
+          "GET"),
+        r("/designs/{design_id}/pricing", "read_pricing", _by_id("pricing", S.get_design_pricing, "design_id"),
+          "GET"),
+        r("/designs/{design_id}/proposals/default", "read_designs",
+          _by_id("proposal", S.get_default_proposal, "design_id"), "GET"),
+        r("/designs/{design_id}/performance_simulation/run", "write_designs", run_simulation, "POST"),
+        r("/designs/{design_id}/performance_simulation/status", "read_designs", simulation_status, "GET"),
+        r("/design_requests", "read_design_requests", list_design_requests, "GET"),
+        r("/design_requests", "write_design_requests", create_design_request, "POST"),
+        r("/design_requests/{request_id}", "read_design_requests",
+          _by_id("design_request", S.get_design_request, "request_id"), "GET"),
+        r("/design_requests/{request_id}/accept", "write_design_requests",
+          _by_id("design_request", S.accept_design_request, "request_id"), "POST"),
+        r("/agreements/{agreement_id}", "read_agreements", _by_id("agreement", S.get_agreement, "agreement_id"),
+          "GET"),
+        r("/agreements/{agreement_id}/download_url/run", "read_agreements", run_agreement_download, "POST"),
+        r("/agreements/{agreement_id}/download_url/status", "read_agreements", agreement_download_status, "GET"),
+        r("/webhooks", "manage_webhooks", list_webhooks, "GET"),
+        r("/webhooks", "manage_webhooks", create_webhook, "POST"),
+        r("/webhooks/{webhook_id}", "manage_webhooks", get_webhook, "GET"),
+        r("/webhooks/{webhook_id}", "manage_webhooks", update_webhook, "PUT", "PATCH"),
+        r("/webhooks/{webhook_id}", "manage_webhooks", delete_webhook, "DELETE"),
+        r("/site_surveys/{survey_id}/request", "read_site_surveys", site_survey_request, "GET"),
+        r("/site_surveys/{survey_id}/electrical", "write_site_surveys", _survey_upload("electrical"), "PUT"),
+        r("/site_surveys/{survey_id}/electrical/subpanels", "write_site_surveys", _survey_upload("subpanels"),
+          "PUT"),
+        r("/site_surveys/{survey_id}/roofs/mounting_planes", "write_site_surveys",
+          _survey_upload("mounting_planes"), "PUT"),
+        r("/site_surveys/{survey_id}/status", "write_site_surveys", site_survey_status, "PUT"),
     ]
 
 

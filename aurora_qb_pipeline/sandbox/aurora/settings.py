@@ -80,6 +80,16 @@ class ServiceConfig:
     design_request_list: bool = True
     """EMULATOR EXTENSION default: tenants answer ``GET /design_requests`` (Aurora documents no
     list endpoint; a tenant can be switched to answer 404 as the real API would)."""
+    partner_token_ttl_s: float = 3600.0
+    """GUESS: lifetime of a partner application's temporary token (Aurora says they expire, not when)."""
+    session_token_ttl_s: float = 24 * 3600.0
+    """GUESS: how long the ``session_token`` of a ``site_survey_requested`` webhook is accepted."""
+    screenshot_url_ttl_s: float = 24 * 3600.0
+    """A site-survey request's screenshot URL expires after 24 hours (Aurora's site-survey guide)."""
+    fetch_survey_images: bool = True
+    """Download the image URLs a site-survey upload names, as Aurora says it does (in the background)."""
+    image_fetch_timeout_s: float = 10.0
+    """Real seconds one image download may take (not scaled: it must cover a real server)."""
 
     def as_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -117,6 +127,13 @@ class TenantOptions:
     """Per-tenant switches; None follows the emulator-wide default."""
 
     design_request_list: Optional[bool] = None
+    pricing: bool = True
+    """False: ``GET /designs/{id}/pricing`` answers 403 for every key of the tenant, as Aurora does
+    for an endpoint not provisioned for a key (the pricing feature must then switch itself off)."""
+    project_list_location: bool = True
+    """False: the project objects of ``GET /projects`` pages carry no ``location`` (a test switch,
+    not Aurora behaviour: Aurora's list items are full projects; a client must fall back to
+    ``GET /projects/{id}`` for the address)."""
 
     def as_dict(self) -> dict[str, Any]:
         return asdict(self)

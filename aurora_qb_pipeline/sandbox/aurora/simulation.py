@@ -18,7 +18,7 @@ from typing import Optional
 
 from .core import StateCore
 from .errors import AuroraError, lookup
-from .synthetic import TenantData, energy_production, format_timestamp
+from .synthetic import TenantData, format_timestamp, resimulated
 
 KIND = "performance_simulation"
 
@@ -75,8 +75,7 @@ class SimulationMixin(StateCore):
                 job.update(status="failed", error="Design not found.", completed_at=format_timestamp(self._now()))
             else:
                 project = tenant.projects[summary["project_id"]]
-                tenant.summaries[design_id] = {**summary,
-                                               "energy_production": energy_production(summary["arrays"], project)}
+                tenant.summaries[design_id] = {**summary, "energy_production": resimulated(summary, project)}
                 job.update(status="succeeded", completed_at=format_timestamp(self._now()))
             self._emit(tenant, "performance_simulation_job_completed", DESIGN_ID=design_id, JOB_ID=job_id,
                        STATUS=job["status"])

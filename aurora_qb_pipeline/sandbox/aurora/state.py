@@ -8,7 +8,10 @@ clock, the scheduler and the webhook hub):
 * :mod:`.simulation` - performance simulation jobs;
 * :mod:`.agreements` - agreements, their PDF job, project files;
 * :mod:`.activity` - what users do in the app (``add_projects``, ``mutate``);
-* this module - design reads and :meth:`AuroraState.generate`.
+* :mod:`.deletions` - users delete designs and projects;
+* :mod:`.partners` - partner applications, their temporary tokens and webhooks;
+* :mod:`.site_surveys` - site-survey requests and what the survey app uploads;
+* this module - design reads (with pricing) and :meth:`AuroraState.generate`.
 
 Every admin route is also a method here, so a test running the server in-process can call it
 directly. ``state.webhooks`` (:class:`~.webhooks.WebhookHub`) holds subscriptions and the
@@ -23,15 +26,17 @@ from typing import Callable, Optional
 from ..common import SandboxConfig
 from .activity import ActivityMixin
 from .agreements import AgreementsMixin
+from .deletions import DeletionsMixin
 from .errors import lookup
 from .projects import ProjectsMixin
 from .settings import ServiceConfig, WebhookConfig
-from .synthetic import generate_tenant
+from .site_surveys import SiteSurveysMixin
+from .synthetic import generate_tenant, pricing_for
 
 EXTRA_TENANT_SEED_STEP = 1_000_003  # extra tenant i is generated from seed + i * step
 
 
-class AuroraState(ActivityMixin, ProjectsMixin, AgreementsMixin):
+class AuroraState(SiteSurveysMixin, ActivityMixin, ProjectsMixin, AgreementsMixin, DeletionsMixin):
     """Tenants, their API keys and every operation of the emulator, guarded by one lock."""
 
     @classmethod
@@ -70,3 +75,11 @@ class AuroraState(ActivityMixin, ProjectsMixin, AgreementsMixin):
             tenant = self.tenant(tenant_id)
             lookup(tenant.designs, design_id, "Design")
             return lookup(tenant.proposals, design_id, "Default proposal of design")
+
+    def get_design_pricing(self, tenant_id: str, design_id: str) -> dict:
+        """``GET /designs/{id}/pricing``: computed from the design's pricing plan and current summary
+        (see :mod:`.synthetic.pricing`). Route-level 403 when the key lacks ``read_pricing``."""
+        with self.lock:
+            tenant = self.tenant(tenant_id)
+            lookup(tenant.designs, design_id, "Design")
+            return pricing_for(tenant.pricing_plans[design_id], tenant.summaries[design_id])

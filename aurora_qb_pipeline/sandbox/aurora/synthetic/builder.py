@@ -27,7 +27,9 @@ from .catalogue import (
     Place,
 )
 from .engineering import summarize
+from .equipment import choose_equipment
 from .formats import ascii_slug, format_timestamp, one_line_address, parse_timestamp, random_uuid
+from .pricing import pricing_plan
 from .records import DesignBundle, TenantData
 
 
@@ -212,13 +214,14 @@ class TenantBuilder:
             "created_at": format_timestamp(created, iso="iso_timestamp" in quirks),
             "milestone": self._milestone(created, "milestone_string" in quirks, latest),
         }
-        design, summary = summarize(design, project, arrays, inverter, battery,
-                                    simulated="no_energy_production" not in quirks)
+        equipment = choose_equipment(design_id, inverter, battery, quirks)
+        design, summary = summarize(design, project, arrays, equipment, simulated="no_energy_production" not in quirks)
         if "array_without_module" in quirks:
             del summary["arrays"][0]["module"]  # sizes and bill of materials still count it
         proposal = None if "no_default_proposal" in quirks else self.proposal(created, latest)
+        plan = pricing_plan(design_id, project, summary["system_size_stc"], quirks)
         self.tenant.note(quirks, design_id)
-        return DesignBundle(design, summary, proposal)
+        return DesignBundle(design, summary, proposal, plan)
 
     # design requests
     def design_request(self, project_id: str, status: str, submitted: datetime, *,

@@ -18,6 +18,12 @@ def format_timestamp(moment: datetime, iso: bool = False) -> str:
     return moment.strftime("%Y-%m-%dT%H:%M:%SZ" if iso else "%Y-%m-%d %H:%M:%S UTC")
 
 
+def format_iso_ms(moment: datetime) -> str:
+    """ISO-8601 with milliseconds, "2024-01-25T07:21:30.507Z" (the site-survey request's format)."""
+    moment = moment.astimezone(timezone.utc)
+    return moment.strftime("%Y-%m-%dT%H:%M:%S.") + f"{moment.microsecond // 1000:03d}Z"
+
+
 def parse_timestamp(text: str) -> datetime:
     """Inverse of :func:`format_timestamp`; accepts both formats (and any ISO-8601 offset)."""
     text = text.strip()

@@ -12,6 +12,7 @@ from .catalogue import (
     BASE_TIME,
     DESIGN_QUIRKS,
     DUPLICATE_DESIGN_NAMES,
+    FIELD_QUIRKS,
     HISTORY,
     PROJECT_QUIRK_GROUPS,
 )
@@ -44,6 +45,20 @@ def _deal(rng: random.Random, items: Sequence[Any], kinds: Sequence[Optional[str
 
 def _messy_count(population: int, fraction: float, at_least: int) -> int:
     return min(population, max(round(population * fraction), at_least))
+
+
+def _field_quirks(rng: random.Random, design_quirks: dict[int, set[str]]) -> None:
+    """Give :data:`FIELD_QUIRKS` to designs that already have a design quirk, each kind to the
+    designs it can apply to (simulation oddities need simulation results), round-robin; with
+    :data:`ALL_QUIRKS_AT` projects or more every kind lands somewhere."""
+    messy = sorted(design_quirks)
+    rng.shuffle(messy)
+    unsimulated = {"no_energy_production", "empty_arrays"}
+    for position, kind in enumerate(FIELD_QUIRKS):
+        needs_energy = kind in ("hourly_energy", "empty_loss_summary")
+        fits = [d for d in messy if not (needs_energy and design_quirks[d] & unsimulated)]
+        for index in fits[position % len(FIELD_QUIRKS)::len(FIELD_QUIRKS)] or fits[:1]:
+            design_quirks[index].add(kind)
 
 
 # --- Generation --------------------------------------------------------------------------------
@@ -87,6 +102,7 @@ def generate_tenant(seed: int = 0, projects: int = 20, designs_per_project: floa
     design_quirks: dict[int, set[str]] = {}
     messy_designs = _messy_count(total_designs, messy_fraction, len(DESIGN_QUIRKS) if enforce else 0)
     _deal(rng, rng.sample(range(total_designs), messy_designs), DESIGN_QUIRKS, design_quirks)
+    _field_quirks(random.Random(f"field-quirks:{seed}"), design_quirks)
 
     design_number = 0
     for index, count in enumerate(design_counts):
@@ -104,4 +120,6 @@ def generate_tenant(seed: int = 0, projects: int = 20, designs_per_project: floa
             design_number += 1
         for request in builder.initial_design_requests(project, tenant.designs_of(project["id"])):
             tenant.add_design_request(request)
+            if request["design_id"] is not None:  # the accepted request made this design
+                tenant.summaries[request["design_id"]]["design_request_id"] = request["id"]
     return tenant

@@ -38,7 +38,15 @@ EVENT_PLACEHOLDERS: dict[str, tuple[str, ...]] = {
     "ai_roof_job_completed": ("STATUS", "DESIGN_ID", "JOB_ID"),
     "imagery_lidar_completed": ("STATUS", "DESIGN_ID", "JOB_ID"),
     "web_proposal_url_created": ("DESIGN_ID", "SOURCE"),
+    # partner application event (site-survey apps): only partner subscriptions receive it
+    "site_survey_requested": ("SITE_SURVEY_REQUEST_ID", "TENANT_ID", "SESSION_TOKEN"),
 }
+
+PARTNER_EVENTS = frozenset({"site_survey_requested"})
+"""Events only a partner application's subscription (``POST /partner_applications/{id}/webhooks``)
+can receive. A partner subscription may also take any tenant event, from every tenant that enabled
+the application, with ``<TENANT_ID>`` added to its placeholders."""
+PARTNER_PLACEHOLDER = "TENANT_ID"
 
 LEGACY_EVENT_NAMES: dict[str, str] = {
     "design_request_completion": "design_request_completed",
@@ -51,8 +59,14 @@ LEGACY_EVENT_NAMES: dict[str, str] = {
 FIRED_EVENTS = frozenset({
     "performance_simulation_job_completed", "design_request_completed", "design_request_rejected",
     "agreement_status_changed", "project_status_changed", "project_created",
-    "agreement_download_url_job_completed",
+    "agreement_download_url_job_completed", "app_status_changed", "site_survey_requested",
 })
+
+
+def placeholders_of(event: str, partner: bool) -> tuple[str, ...]:
+    """The placeholders a subscription to ``event`` may use (partners get ``<TENANT_ID>`` too)."""
+    names = EVENT_PLACEHOLDERS[event]
+    return names + (PARTNER_PLACEHOLDER,) if partner and PARTNER_PLACEHOLDER not in names else names
 
 _PLACEHOLDER = re.compile(r"<([A-Z][A-Z0-9_]*)>")
 

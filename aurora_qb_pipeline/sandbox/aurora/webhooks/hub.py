@@ -11,6 +11,12 @@ failure; failures are retried after about 30 s, 5 min, 30 min, 3 h and 20 h (sca
 ``time_scale``); a subscription failing consistently (about 48 h and 100 attempts) is disabled.
 No ordering guarantee; duplicates are possible. The switches in :class:`WebhookConfig` (duplicate,
 drop, reorder) exercise those last two promises on purpose.
+
+Subscriptions belong to an *owner*: a tenant (its id) or a partner application
+(``"partner:<application id>"``). A tenant event goes to the tenant's subscriptions and to those of
+every partner application the tenant enabled (``partner_owners``, set by the state), with
+``<TENANT_ID>`` filled for the latter; :meth:`WebhookHub.publish_partner` sends a partner event
+(``site_survey_requested``) to one application's subscriptions only.
 """
 
 from __future__ import annotations
@@ -57,6 +63,8 @@ class WebhookHub:
         self._executor: Optional[ThreadPoolExecutor] = None
         self._local = threading.local()
         self._closed = False
+        self.partner_owners: Callable[[str], list[str]] = lambda tenant_id: []
+        """Owner keys of the partner applications a tenant enabled (called outside the hub's lock)."""
 
     def _now(self) -> str:
         return format_timestamp(self._clock())
@@ -73,10 +81,12 @@ class WebhookHub:
     def _subscription(self, tenant_id: str, webhook_id: str) -> Subscription:
         return lookup(self._subscriptions.get(tenant_id, {}), webhook_id, "Webhook")
 
-    def create(self, tenant_id: str, body: dict) -> dict:
-        checked = subscriptions.validate(body)
+    def create(self, tenant_id: str, body: dict, partner: bool = False) -> dict:
+        """A new subscription of ``tenant_id`` (an owner key: a tenant id or ``partner:<app id>``)."""
+        checked = subscriptions.validate(body, partner=partner)
         with self._lock:
-            sub = Subscription(id=str(uuid.uuid4()), tenant_id=tenant_id, created_at=self._now(), **checked)
+            sub = Subscription(id=str(uuid.uuid4()), tenant_id=tenant_id, created_at=self._now(), partner=partner,
+                               **checked)
             self._subscriptions.setdefault(tenant_id, {})[sub.id] = sub
             return sub.to_api()
 
@@ -100,7 +110,7 @@ class WebhookHub:
         """Change the given fields (PUT and PATCH alike); re-enabling clears the failure streak."""
         with self._lock:
             sub = self._subscription(tenant_id, webhook_id)
-            checked = subscriptions.validate(body, current=sub)
+            checked = subscriptions.validate(body, current=sub, partner=sub.partner)
             for key, value in checked.items():
                 setattr(sub, key, value)
             if checked.get("enabled") is True:
@@ -129,27 +139,41 @@ class WebhookHub:
         return rate > 0 and self._rng.random() < rate
 
     def publish(self, tenant_id: str, event: str, **values: Any) -> dict:
-        """Record an event and queue a delivery to every enabled subscription that matches it.
+        """Record an event of a tenant and queue a delivery to every enabled subscription that
+        matches it: the tenant's own and those of the partner applications it enabled.
 
         ``values`` are the event's placeholders (see :func:`.events.event_values`)."""
         filled = event_values(event, **values)
+        owners = [tenant_id, *self.partner_owners(tenant_id)]
+        return self._publish(tenant_id, event, filled, owners)
+
+    def publish_partner(self, application_id: str, tenant_id: str, event: str, **values: Any) -> dict:
+        """Record a partner event of a tenant and queue it for one application's subscriptions."""
+        filled = event_values(event, **values)
+        return self._publish(tenant_id, event, filled, [f"partner:{application_id}"])
+
+    def _publish(self, tenant_id: str, event: str, filled: dict[str, str], owners: list[str]) -> dict:
         with self._lock:
             record = WebhookEvent(str(uuid.uuid4()), tenant_id, event, filled, self._now())
             record.dropped = self._roll("drop_next", self.config.drop_rate)
             record.duplicated = not record.dropped and self._roll("duplicate_next", self.config.duplicate_rate)
             self._events.append(record)
             if not record.dropped and not self._closed:
-                for sub in list(self._subscriptions.get(tenant_id, {}).values()):
-                    if not sub.matches(event, filled):
-                        continue
-                    for copy in range(2 if record.duplicated else 1):
-                        delivery = Delivery(str(uuid.uuid4()), record.id, event, tenant_id, sub.id,
-                                            fill_url(sub.url_template, filled), dict(sub.headers), copy > 0)
-                        self._deliveries.append(delivery)
-                        record.deliveries += 1
-                        self._start(delivery)
+                for owner in owners:
+                    for sub in list(self._subscriptions.get(owner, {}).values()):
+                        values = {**filled, "TENANT_ID": tenant_id} if sub.partner else filled
+                        if sub.matches(event, values):
+                            self._queue(record, sub, values)
             self._changed.notify_all()
             return record.to_dict()
+
+    def _queue(self, record: WebhookEvent, sub: Subscription, values: dict[str, str]) -> None:
+        for copy in range(2 if record.duplicated else 1):
+            delivery = Delivery(str(uuid.uuid4()), record.id, record.event, record.tenant_id, sub.id,
+                                fill_url(sub.url_template, values), dict(sub.headers), copy > 0, owner=sub.tenant_id)
+            self._deliveries.append(delivery)
+            record.deliveries += 1
+            self._start(delivery)
 
     def _start(self, delivery: Delivery) -> None:
         window = self.config.reorder_window_real_s
@@ -204,7 +228,7 @@ class WebhookHub:
             delivery.timer, delivery.next_attempt_at = None, None
             if delivery.status != PENDING or delivery.in_flight:
                 return
-            sub = self._subscriptions.get(delivery.tenant_id, {}).get(delivery.subscription_id)
+            sub = self._subscriptions.get(delivery.owner, {}).get(delivery.subscription_id)
             if sub is None or not sub.enabled:
                 delivery.cancel(ABANDONED, "subscription deleted" if sub is None else "subscription disabled")
                 self._changed.notify_all()

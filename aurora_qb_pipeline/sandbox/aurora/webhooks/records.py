@@ -90,6 +90,7 @@ class Delivery:
     url: str  # the real URL, secrets included: never leaves the process unmasked
     headers: dict[str, str]
     duplicate: bool = False
+    owner: str = ""  # the subscription's owner: a tenant id or "partner:<application id>"
     status: str = PENDING
     attempts: list[Attempt] = field(default_factory=list)
     note: Optional[str] = None
@@ -107,7 +108,8 @@ class Delivery:
         due = None if self.next_attempt_at is None else max(0.0, self.next_attempt_at - time.monotonic())
         return {
             "id": self.id, "event_id": self.event_id, "event": self.event, "tenant_id": self.tenant_id,
-            "subscription_id": self.subscription_id, "url": mask_url(self.url),
+            "subscription_id": self.subscription_id,
+            "application_id": self.owner.partition("partner:")[2] or None, "url": mask_url(self.url),
             "header_names": sorted(self.headers), "duplicate": self.duplicate, "status": self.status,
             "attempts": [a.to_dict() for a in self.attempts], "next_attempt_in_s": due, "note": self.note,
         }

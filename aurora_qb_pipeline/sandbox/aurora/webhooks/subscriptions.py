@@ -10,6 +10,10 @@ are never answered back: reads show ``"********"`` in their place.
 Strictness where Aurora publishes nothing (the emulator's choice, so client bugs show): unknown
 keys, JSON ``null`` for a string, a relative or non-http(s) URL, and a placeholder the event does
 not provide are all answered 422.
+
+Partner applications subscribe with the same fields under ``partner_application_webhook``
+(Aurora's CRM-app guide); their URL templates may also use ``<TENANT_ID>``, and only they may
+subscribe to partner events (``site_survey_requested``).
 """
 
 from __future__ import annotations
@@ -20,7 +24,7 @@ from typing import Any, Optional
 from urllib.parse import urlsplit
 
 from ..errors import AuroraError
-from .events import EVENT_PLACEHOLDERS, canonical_event, placeholders_in
+from .events import PARTNER_EVENTS, canonical_event, placeholders_in, placeholders_of
 
 MASK = "********"
 MAX_URL_LENGTH = 2048
@@ -41,6 +45,7 @@ class Subscription:
     enabled: bool = True
     headers: dict[str, str] = field(default_factory=dict)
     filters: dict[str, list[str]] = field(default_factory=dict)
+    partner: bool = False  # a partner application's subscription (tenant_id is then "partner:<app id>")
     # delivery bookkeeping (not part of the API object)
     failure_streak: int = 0
     streak_started: Optional[float] = None
@@ -91,16 +96,16 @@ def _headers(value: Any, problems: list[str]) -> dict[str, str]:
     return dict(value)
 
 
-def _filters(value: Any, event: Optional[str], problems: list[str]) -> dict[str, list[str]]:
+def _filters(value: Any, event: Optional[str], problems: list[str], partner: bool) -> dict[str, list[str]]:
     if not isinstance(value, dict):
         problems.append('webhook.filters must be an object such as {"STATUS": ["signed"]}.')
         return {}
     filters = {}
     for name, allowed in value.items():
         key = name.strip("<>") if isinstance(name, str) else name
-        if event is not None and key not in EVENT_PLACEHOLDERS[event]:
+        if event is not None and key not in placeholders_of(event, partner):
             problems.append(f"webhook.filters: {name!r} is not an attribute of {event} "
-                            f"({', '.join(EVENT_PLACEHOLDERS[event])}).")
+                            f"({', '.join(placeholders_of(event, partner))}).")
         if not isinstance(allowed, list) or not allowed or not all(isinstance(v, str) for v in allowed):
             problems.append(f"webhook.filters.{name} must be a non-empty list of strings.")
             continue
@@ -108,12 +113,12 @@ def _filters(value: Any, event: Optional[str], problems: list[str]) -> dict[str,
     return filters
 
 
-def _check_url(template: str, event: Optional[str], problems: list[str]) -> None:
+def _check_url(template: str, event: Optional[str], problems: list[str], partner: bool) -> None:
     parts = urlsplit(re.sub(r"<[A-Z][A-Z0-9_]*>", "x", template))
     if parts.scheme not in ("http", "https") or not parts.hostname:
         problems.append("webhook.url_template must be an absolute http(s) URL.")
     if event is not None:
-        allowed = EVENT_PLACEHOLDERS[event]
+        allowed = placeholders_of(event, partner)
         unknown = [p for p in placeholders_in(template) if p not in allowed]
         if unknown:
             problems.append(f"webhook.url_template uses {', '.join(f'<{p}>' for p in unknown)}, which "
@@ -121,9 +126,20 @@ def _check_url(template: str, event: Optional[str], problems: list[str]) -> None
                             f"{', '.join(f'<{p}>' for p in allowed)}).")
 
 
-def validate(body: dict, current: Optional[Subscription] = None) -> dict[str, Any]:
-    """The checked fields of a create (``current`` None) or update body; 422 lists every problem."""
+def validate(body: dict, current: Optional[Subscription] = None, partner: bool = False) -> dict[str, Any]:
+    """The checked fields of a create (``current`` None) or update body; 422 lists every problem.
+
+    ``partner``: a partner application's subscription (messages then name its wrapper)."""
     problems: list[str] = []
+    checked = _validate(body, current, partner, problems)
+    if problems:
+        if partner:
+            problems = [p.replace("webhook", "partner_application_webhook", 1) for p in problems]
+        raise AuroraError(422, problems)
+    return checked
+
+
+def _validate(body: dict, current: Optional[Subscription], partner: bool, problems: list[str]) -> dict[str, Any]:
     unknown = sorted(set(body) - _FIELDS)
     if unknown:
         problems.append(f"webhook: unknown field(s) {', '.join(unknown)}.")
@@ -140,13 +156,17 @@ def validate(body: dict, current: Optional[Subscription] = None) -> dict[str, An
                 checked["event"] = name
             except KeyError:
                 problems.append(f"webhook.event: unknown event {name!r}.")
+            if event in PARTNER_EVENTS and not partner:
+                problems.append(f"webhook.event: {name} is a partner application event; subscribe with "
+                                "POST /partner_applications/{application_id}/webhooks.")
+                event = None
     if "url_template" in body:
         template = _text(body, "url_template", problems, MAX_URL_LENGTH)
         if template is not None:
-            _check_url(template, event, problems)
+            _check_url(template, event, problems, partner)
             checked["url_template"] = template
     elif current is not None and "event" in checked and event is not None:
-        _check_url(current.url_template, event, problems)
+        _check_url(current.url_template, event, problems, partner)
     if "description" in body:
         checked["description"] = _text(body, "description", problems)
     if "enabled" in body:
@@ -156,9 +176,7 @@ def validate(body: dict, current: Optional[Subscription] = None) -> dict[str, An
     if "headers" in body:
         checked["headers"] = _headers(body["headers"], problems)
     if "filters" in body:
-        checked["filters"] = _filters(body["filters"], event, problems)
+        checked["filters"] = _filters(body["filters"], event, problems, partner)
     elif current is not None and event is not None:
-        _filters(current.filters, event, problems)
-    if problems:
-        raise AuroraError(422, problems)
+        _filters(current.filters, event, problems, partner)
     return checked
