@@ -26,7 +26,14 @@ from dataclasses import dataclass, field
 from typing import Callable, Iterable, Optional
 
 from ..api_facts import AURORA_DESIGN_REQUEST_FINAL_STATUSES
-from ..clients import AuroraClient, AuthenticationError, NotFoundError, RateBudgetExhausted, TransientApiError
+from ..clients import (
+    AuroraClient,
+    AuthenticationError,
+    NotFoundError,
+    PermanentApiError,
+    RateBudgetExhausted,
+    TransientApiError,
+)
 from .events import PROJECT_PARAMETER
 from .inbox import Inbox, InboxRow
 from .triggers import TriggerRules
@@ -91,7 +98,9 @@ class EventResolver:
         return remaining
 
     def _fetch(self, what: Callable[[float], dict]) -> Optional[dict]:
-        """One Aurora read within the tick's budget; None when the object is gone (404)."""
+        """One Aurora read within the tick's budget; None when the object is gone (404) or Aurora
+        refuses the lookup for good (a 4xx other than 401/403): such an event cannot be resolved,
+        and retrying it every tick would only block the ones behind it."""
         try:
             return what(self._wait())
         except NotFoundError:
@@ -99,7 +108,10 @@ class EventResolver:
         except RateBudgetExhausted:
             raise _Stop("rate budget in use by runs") from None
         except AuthenticationError:
-            raise
+            raise  # every other lookup would be refused too: the tick fails, naming the credential
+        except PermanentApiError as exc:
+            log.warning("event not resolvable: %s", self.aurora.redact(str(exc)))
+            return None
         except TransientApiError as exc:
             raise _Stop(f"Aurora unavailable ({exc})") from None
 
@@ -263,6 +275,13 @@ def poll_design_requests(aurora: AuroraClient, inbox: Inbox, rules: TriggerRules
         except NotFoundError:
             inbox.record_check(request.id, status=None, project_id=None, design_id=None, final=True,
                                next_check_at=now, error="not found in Aurora", now=now)
+            result.checked += 1
+            continue
+        except AuthenticationError:
+            raise
+        except PermanentApiError as exc:  # refused for good: stop following it, keep the reason
+            inbox.record_check(request.id, status=None, project_id=None, design_id=None, final=True,
+                               next_check_at=now, error=aurora.redact(str(exc)), now=now)
             result.checked += 1
             continue
         except RateBudgetExhausted:

@@ -5,14 +5,16 @@ aurora_webhook_sensor -> a sync run -> the Quickbase record."""
 from datetime import datetime, timezone
 
 import dagster as dg
+import requests
 
 from aurora_qb_pipeline.defs.aurora.schedules import build_daily_reconcile_schedule
 from aurora_qb_pipeline.defs.partitions import known_projects
 from aurora_qb_pipeline.defs.webhooks.sensors import synced_after
 from aurora_qb_pipeline.runner import run_job
+from aurora_qb_pipeline.webhooks.events import SECRET_HEADER
 
 from ..test_pipeline import DESIGN_ID_FID
-from .conftest import module_counts
+from .conftest import SECRET, module_counts
 
 MODULES_FID = 8
 
@@ -151,6 +153,10 @@ def test_trigger_rules_decide_which_events_sync(pipeline, subscribed, inbox, eve
     aurora.webhooks.publish(aurora.primary.tenant_id, "agreement_status_changed", PROJECT_ID=projects[3],
                             AGREEMENT_ID="ag-1", STATUS="countersigned")  # a status Aurora may add one day
     aurora.webhooks.wait_settled(timeout=20)
+    gone = requests.get(f"{subscribed.url}/aurora/events/performance_simulation_job_completed",
+                        params={"design_id": "deleted-design-0001", "job_id": "j1", "status": "succeeded"},
+                        headers={SECRET_HEADER: SECRET}, timeout=5)  # a design Aurora no longer has: 404
+    assert gone.json()["status"] == "stored"
     first = event_path.evaluate()
     assert _requested(pipeline.instance, first) == {projects[1]}
 
