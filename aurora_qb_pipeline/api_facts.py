@@ -65,3 +65,36 @@ QUICKBASE_TEXT_FIELD_TYPES = frozenset(
 QUICKBASE_NUMERIC_FIELD_TYPES = frozenset({"numeric", "currency", "percent", "rating", "duration"})
 QUICKBASE_TIME_FIELD_TYPES = frozenset({"date", "datetime", "timestamp"})
 QUICKBASE_CHECKBOX_FIELD_TYPES = frozenset({"checkbox"})
+
+# --- Aurora webhooks (the events this pipeline subscribes to) --------------------------------
+
+AURORA_WEBHOOK_EVENTS: dict[str, tuple[str, ...]] = {
+    "performance_simulation_job_completed": ("DESIGN_ID", "JOB_ID", "STATUS"),
+    "design_request_completed": ("DESIGN_REQUEST_ID_IN_AURORA", "STATUS"),
+    "design_request_rejected": ("DESIGN_REQUEST_ID_IN_AURORA", "STATUS"),
+    "agreement_status_changed": ("PROJECT_ID", "AGREEMENT_ID", "STATUS", "DESIGN_ID", "FINANCING_ID"),
+    "project_status_changed": ("STATUS", "PROJECT_ID"),
+    "project_created": ("PROJECT_ID", "SOURCE"),
+}
+"""Events Aurora fires and the ``<PLACEHOLDERS>`` it fills in a subscription's ``url_template``.
+Aurora calls the filled URL with HTTP GET and no body; only ids and statuses travel."""
+
+AURORA_WEBHOOK_LEGACY_NAMES: dict[str, str] = {
+    "design_request_completion": "design_request_completed",
+    "design_request_rejection": "design_request_rejected",
+    "project_status_updated": "project_status_changed",
+}
+"""Older names of the same events, still accepted by Aurora on a subscription."""
+
+AURORA_WEBHOOK_LEGACY_PLACEHOLDERS: dict[str, str] = {"DESIGN_REQUEST_UUID_IN_AURORA": "DESIGN_REQUEST_ID_IN_AURORA"}
+"""The legacy design-request webhook spells the request id ``<DESIGN_REQUEST_UUID_IN_AURORA>``."""
+
+AURORA_DESIGN_REQUEST_STATUSES = ("submitted", "designer_rejected", "designer_completed", "accepted")
+AURORA_DESIGN_REQUEST_FINAL_STATUSES = frozenset({"designer_rejected", "accepted"})
+"""submitted -> designer_rejected (final) | designer_completed -> accepted (final)."""
+
+AURORA_AGREEMENT_STATUSES = ("sent", "viewed", "signed", "canceled", "declined", "error", "cancel_pending")
+"""Agreement statuses (the webhook spells the last one ``cancel-pending``). Aurora may add values
+without a version bump; listeners must ignore unfamiliar ones."""
+
+AURORA_SIMULATION_STATUSES = ("succeeded", "failed")

@@ -15,11 +15,13 @@ import dagster as dg
 from .defs.aurora.schedules import build_schedules
 from .defs.aurora.sensors import SensorTuning, build_sensors
 from .defs.resources import build_resources
+from .defs.webhooks.sensors import WebhookTuning, build_webhook_sensors
 from .settings import Settings
 
 
 def build_definitions(
-    settings: Settings, resources: Optional[dict[str, Any]] = None, tuning: SensorTuning = SensorTuning()
+    settings: Settings, resources: Optional[dict[str, Any]] = None, tuning: SensorTuning = SensorTuning(),
+    webhook_tuning: WebhookTuning = WebhookTuning(),
 ) -> dg.Definitions:
     """Assets, checks and jobs of ``defs/``, the sensors and schedule built from ``settings``,
     and ``resources`` (default: from ``settings``, secrets as ``dg.EnvVar``)."""
@@ -30,7 +32,7 @@ def build_definitions(
             # run worker's process: they take turns on the duckdb pool anyway, and the worker
             # record (defs/run_worker.py) names the one process that executes the run
             executor=dg.in_process_executor,
-            sensors=build_sensors(settings, tuning),
+            sensors=build_sensors(settings, tuning) + build_webhook_sensors(settings, webhook_tuning),
             schedules=build_schedules(settings),
             resources=resources if resources is not None else build_resources(settings),
         ),

@@ -20,7 +20,7 @@ from pathlib import Path
 from typing import Any, Mapping, Optional
 from urllib.parse import parse_qs, urlsplit
 
-from pydantic import Field, field_validator
+from pydantic import Field, SecretStr, field_validator
 from pydantic_settings import BaseSettings, EnvSettingsSource, PydanticBaseSettingsSource, SettingsConfigDict
 from pydantic_settings.sources.utils import parse_env_vars
 
@@ -36,6 +36,10 @@ QB_PROD_URL = "https://api.quickbase.com"
 
 # name of each secret's environment variable (read by Dagster through dg.EnvVar)
 SECRET_VARIABLES = ("AURORA_TENANT_ID", "AURORA_API_TOKEN", "QB_REALM_HOSTNAME", "QB_USER_TOKEN", "QB_TABLE_ID")
+WEBHOOK_SECRET_VARIABLE = "AURORA_QB_WEBHOOK_SECRET"
+"""The shared secret Aurora's webhook deliveries carry. Only the receiver and ``aurora-qb webhooks
+subscribe`` read it (:func:`webhook_secret_from_env`); Dagster never needs it."""
+MIN_WEBHOOK_SECRET_LENGTH = 16
 
 
 class _MappingEnvSource(EnvSettingsSource):
@@ -106,6 +110,23 @@ class Settings(BaseSettings):
         description="Postgres URL of the rate budget shared by every host (wins over the SQLite file). "
         "No password in it: libpq reads PGPASSWORD or ~/.pgpass.",
     )
+    inbox_url: Optional[str] = Field(
+        None, alias="AURORA_QB_INBOX_URL",
+        description="SQLAlchemy URL of the webhook inbox (default: SQLite beside the Dagster instance). "
+        "No password in it: Postgres reads PGPASSWORD or ~/.pgpass.",
+    )
+    webhook_interval_s: int = Field(
+        30, alias="AURORA_QB_WEBHOOK_INTERVAL_S", ge=5, description="Webhook sensor interval, seconds."
+    )
+    webhook_triggers_file: Optional[Path] = Field(
+        None, alias="AURORA_QB_WEBHOOK_TRIGGERS",
+        description="Trigger rules: which Aurora events and statuses sync a project (default: the packaged "
+        "config/webhook_triggers.yaml).",
+    )
+    webhook_public_url: Optional[str] = Field(
+        None, alias="AURORA_QB_WEBHOOK_PUBLIC_URL",
+        description="Where Aurora reaches the webhook receiver (default of `webhooks subscribe --public-url`).",
+    )
 
     @field_validator("automation_running", mode="before")
     @classmethod
@@ -124,6 +145,22 @@ class Settings(BaseSettings):
             if parts.password is not None or "password" in parse_qs(parts.query):
                 raise ValueError("must not hold a password (settings are not a secret store): "
                                  "give it to libpq through PGPASSWORD or ~/.pgpass")
+        return value
+
+    @field_validator("inbox_url")
+    @classmethod
+    def _no_password_in_url(cls, value: Optional[str]) -> Optional[str]:
+        if value:
+            from sqlalchemy import make_url
+            from sqlalchemy.exc import ArgumentError
+
+            try:
+                url = make_url(value)
+            except ArgumentError as exc:
+                raise ValueError(f"not a database URL ({exc})") from None
+            if url.password:
+                raise ValueError("the inbox URL must not hold a password (it is not a secret store); "
+                                 "give it to Postgres through PGPASSWORD or ~/.pgpass")
         return value
 
     @classmethod
@@ -173,9 +210,42 @@ class Settings(BaseSettings):
         """``dagster/max_runtime`` of a range run over ``projects`` projects (``ranges.runtime_budget_s``)."""
         return runtime_budget_s(projects, self.daily_budget_share, self.time_scale)
 
+    @property
+    def inbox_database_url(self) -> str:
+        """The webhook inbox: AURORA_QB_INBOX_URL, else SQLite beside the Dagster instance, else ./."""
+        if self.inbox_url:
+            return self.inbox_url
+        folder = self.dagster_home or Path(".")
+        return f"sqlite:///{(folder / 'aurora_qb_inbox.sqlite').resolve()}"
+
     def client_options(self, **overrides: Any) -> ClientOptions:
         """Timeouts, retries and rate budget of both API clients (scaled in the sandbox)."""
         return ClientOptions.for_time_scale(self.time_scale, self.rate_limit_location, **overrides)
+
+
+def environment(env_file: Optional[Path] = None) -> dict[str, str]:
+    """The process environment, with the variables of a dotenv file (e.g. the ``.env`` that
+    ``aurora-qb sandbox`` writes) over it: for commands run outside Dagster."""
+    values = dict(os.environ)
+    if env_file is not None:
+        from dotenv import dotenv_values
+
+        if not Path(env_file).is_file():
+            raise FileNotFoundError(f"environment file not found: {env_file}")
+        values.update({k: v for k, v in dotenv_values(env_file).items() if v is not None})
+    return values
+
+
+def webhook_secret_from_env(environ: Optional[Mapping[str, str]] = None) -> Optional[SecretStr]:
+    """The webhook shared secret (``os.environ`` unless a mapping is given), or None when unset.
+    A ``SecretStr``: printing or logging it shows ``**********``."""
+    value = (os.environ if environ is None else environ).get(WEBHOOK_SECRET_VARIABLE, "").strip()
+    if not value:
+        return None
+    if len(value) < MIN_WEBHOOK_SECRET_LENGTH:
+        raise ValueError(f"{WEBHOOK_SECRET_VARIABLE} is too short: use at least {MIN_WEBHOOK_SECRET_LENGTH} "
+                         "random characters (`aurora-qb webhooks new-secret` prints one)")
+    return SecretStr(value)
 
 
 @dataclass(frozen=True)
@@ -190,8 +260,13 @@ class Credentials:
     quickbase_table_id: str
 
     @classmethod
-    def from_env(cls, environ: Mapping[str, str]) -> "Credentials":
-        """From a mapping holding the secret variables (e.g. ``Sandbox.env()``)."""
+    def from_env(cls, environ: Optional[Mapping[str, str]] = None) -> "Credentials":
+        """From a mapping holding the secret variables (e.g. ``Sandbox.env()``; ``os.environ``
+        when None, for commands that call the APIs outside Dagster). KeyError names a missing one."""
+        environ = os.environ if environ is None else environ
+        missing = [name for name in SECRET_VARIABLES if not environ.get(name)]
+        if missing:
+            raise KeyError(f"not set: {', '.join(missing)}")
         return cls(*(str(environ[name]) for name in SECRET_VARIABLES))
 
     def values(self) -> list[str]:

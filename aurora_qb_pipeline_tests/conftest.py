@@ -54,10 +54,10 @@ def duckdb_path(tmp_path):
 
 
 def sandbox_settings(sandbox, tmp_path, **overrides) -> Settings:
-    """Settings pointing at ``sandbox``; DuckDB file and rate-limit bucket of this test only."""
+    """Settings pointing at ``sandbox``; DuckDB file, rate-limit bucket and webhook inbox of this test only."""
     return Settings.from_env(
         sandbox.env(), duckdb_path=tmp_path / "aurora_qb.duckdb", rate_limit_db=tmp_path / "rate_limits.sqlite",
-        **overrides,
+        **{"inbox_url": f"sqlite:///{tmp_path / 'webhook_inbox.sqlite'}", **overrides},
     )
 
 

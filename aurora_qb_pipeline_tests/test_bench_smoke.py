@@ -42,7 +42,7 @@ def test_incremental_sends_only_what_changed(report):
     steps = _steps(report, "incremental")
     assert list(steps) == [
         "full_sync", "first_scan", "rerun_unchanged", "rerun_unchanged_discovery",
-        "rerun_unchanged_design_requests", "rerun_1pct", "full_reconcile",
+        "rerun_unchanged_design_requests", "rerun_1pct", "rerun_1pct_webhooks", "full_reconcile",
     ]
     full = steps["full_sync"]
     assert full["upsert_requests"] == 1 and full["records_sent"] > 0  # one batch for every design
@@ -51,6 +51,10 @@ def test_incremental_sends_only_what_changed(report):
     assert unchanged["aurora_requests"] < full["aurora_requests"]
     assert steps["rerun_1pct"]["detail"]["changed_designs"] >= 1
     assert steps["rerun_1pct"]["aurora_requests"] < full["aurora_requests"]
+    webhooks = steps["rerun_1pct_webhooks"]
+    assert webhooks["detail"]["changed_designs"] >= 1 and webhooks["detail"]["webhook_deliveries"] >= 1
+    assert webhooks["detail"]["runs"] >= 1 and webhooks["records_sent"] >= 1
+    assert webhooks["detail"]["latency_max_s"] > 0 and webhooks["aurora_requests"] < full["aurora_requests"]
     reconcile = steps["full_reconcile"]
     assert reconcile["records_sent"] == 0 and reconcile["upsert_requests"] == 0
     assert reconcile["aurora_requests"] >= 2 * report["config"]["projects"]  # every project fetched again

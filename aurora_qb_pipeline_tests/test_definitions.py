@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from aurora_qb_pipeline.settings import SECRET_VARIABLES, Settings
+from aurora_qb_pipeline.settings import SECRET_VARIABLES, WEBHOOK_SECRET_VARIABLE, Settings
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 PACKAGE = REPO_ROOT / "aurora_qb_pipeline"
@@ -44,8 +44,9 @@ def test_dg_list_defs_shows_the_designed_layout():
     assert all(c["description"] for c in listed["asset_checks"]) and len(listed["asset_checks"]) == 7
     assert {j["name"] for j in listed["jobs"]} == {"aurora_quickbase_sync", "quickbase_export_only"}
     assert {s["name"] for s in listed["schedules"]} == {"daily_reconcile_schedule"}
-    assert {s["name"] for s in listed["sensors"]} == {"design_request_sensor", "project_discovery_sensor"}
-    assert {r["name"] for r in listed["resources"]} >= {"aurora", "quickbase", "duckdb", "io_manager"}
+    assert {s["name"] for s in listed["sensors"]} == {"design_request_sensor", "project_discovery_sensor",
+                                                      "aurora_webhook_sensor"}
+    assert {r["name"] for r in listed["resources"]} >= {"aurora", "quickbase", "duckdb", "io_manager", "webhook_inbox"}
 
 
 def test_settings_come_from_the_environment_only_through_from_env(monkeypatch):
@@ -67,7 +68,7 @@ def test_readme_configuration_table_lists_every_variable():
     readme = (REPO_ROOT / "README.md").read_text()
     section = readme.split("## Configuration", 1)[1].split("\n## ", 1)[0]
     documented = set(re.findall(r"`([A-Z][A-Z0-9_]+)`", section))
-    assert set(Settings.variables()) | set(SECRET_VARIABLES) <= documented
+    assert set(Settings.variables()) | set(SECRET_VARIABLES) | {WEBHOOK_SECRET_VARIABLE} <= documented
 
 
 def _environment_reads(tree: ast.AST):

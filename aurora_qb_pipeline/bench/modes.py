@@ -28,6 +28,7 @@ from ..sandbox.launcher import Sandbox, start_sandbox
 from ..schemas import export_row
 from ..settings import Credentials, Settings
 from ..transform import array_rows, design_row, project_address_row, proposal_row, summary_row
+from .events import WebhookVariant
 from .measure import Meter, Step, StepAction, default_timeout, max_rss_mb, measure_steps
 
 MODES = ("incremental", "naive")
@@ -71,6 +72,7 @@ class IncrementalMode:
         settings, credentials = sandbox_settings(sandbox, workdir, dagster_home=home)
         self.defs = build_definitions(settings, build_resources(settings, credentials))
         self.cursor: Optional[str] = None  # the design-request sensor's
+        self.events = WebhookVariant(sandbox, settings, self.defs, self.instance, seed, CHANGED_FRACTION, runs_detail)
 
     def _tick(self, sensor: str, cursor: Optional[str] = None) -> tuple[dict[str, Any], Optional[str]]:
         outcome = tick(self.defs, self.instance, sensor, cursor=cursor)
@@ -103,10 +105,13 @@ class IncrementalMode:
             ]),
             Step("rerun_1pct", "3. rerun after 1% changed (design-req. tick)", self.design_requests,
                  before=change_designs(self.sandbox, self.seed)),
+            Step("rerun_1pct_webhooks", "3b. rerun after 1% changed (webhooks)", self.events.run,
+                 before=self.events.prepare),
             Step("full_reconcile", "   full reconcile (range run, all partitions)", self.full_reconcile),
         ]
 
     def close(self) -> None:
+        self.events.close()
         self.instance.dispose()
 
 

@@ -32,6 +32,7 @@ COLUMNS: list[tuple[str, str, Callable[[dict], str]]] = [
     ("QB", "{:>5}", lambda s: str(s["quickbase_requests"])),
     ("429", "{:>4}", lambda s: str(s["quickbase_429"])),
     ("upserts", "{:>7}", lambda s: str(s["upsert_requests"])),
+    ("runs", "{:>4}", lambda s: str(s["detail"].get("runs", "-"))),
     ("rec/ups", "{:>7}", lambda s: "-" if s["records_per_upsert"] is None else f"{s['records_per_upsert']:g}"),
     ("bound s", "{:>8}", lambda s: f"{s['aurora_lower_bound_s']:.2f}"),
     ("x bound", "{:>7}", lambda s: "-" if s["ratio_to_lower_bound"] is None else f"{s['ratio_to_lower_bound']:.2f}"),
@@ -68,6 +69,16 @@ def format_table(report: dict[str, Any]) -> str:
         ("cpu s = process CPU, sandbox threads included; RSS = peak resident memory "
          f"({'of the step' if per_step else 'since the mode started'}), sandbox included."),
     ]
+    for name, result in modes.items():
+        for step in result.get("steps", []):
+            detail = step["detail"]
+            if detail.get("latency_p50_s") is not None:
+                lines.append(
+                    f"{name} / {step['label'].strip()}: change -> Quickbase record {detail['latency_p50_s']:.2f} s "
+                    f"median, {detail['latency_max_s']:.2f} s max over {detail['records_current']} record(s) "
+                    f"(all {detail['webhook_deliveries']} deliveries in the inbox after "
+                    f"{detail['all_delivered_after_s']:.2f} s; plus up to the sensor interval, "
+                    f"{detail['sensor_interval_s']} s, in production)")
     for name, result in modes.items():
         if "error" in result:
             lines.append(f"{name}: {result['error']}")

@@ -1,13 +1,16 @@
 """``aurora-qb demo``: the whole pipeline against the sandbox, or the Dagster UI on it (``--ui``).
 
 The demo drives the sensors and runs in this process (as the daemon would, see ``runner.py``)
-on its own Dagster home; ``--ui`` starts ``dagster dev`` with the sensors and schedule on.
+on its own Dagster home: discovery, the design-request list, then the event path (webhook
+subscriptions, a change in Aurora, its delivery to the receiver, the webhook sensor's run).
+``--ui`` starts ``dagster dev`` with the sensors and schedule on, and the webhook receiver.
 """
 
 from __future__ import annotations
 
 import argparse
 import os
+import secrets
 import signal
 import subprocess
 import sys
@@ -36,10 +39,33 @@ def summary(sandbox: Sandbox, duckdb_path: str) -> str:
     return "\n".join(lines)
 
 
+def start_event_path(sandbox: Sandbox, settings: Settings, credentials: Credentials):
+    """The webhook receiver on a loopback port, writing the settings' inbox, and the sandbox
+    tenant subscribed to it (a fresh secret). Returns (receiver, inbox, subscription changes)."""
+    from ..defs.resources import aurora_resource
+    from ..webhooks.inbox import Inbox
+    from ..webhooks.receiver import ReceiverThread, create_receiver_app
+    from ..webhooks.subscriptions import apply_subscriptions, wanted_subscriptions
+    from .webhooks import subscribed_events
+
+    secret = secrets.token_urlsafe(32)
+    inbox = Inbox(settings.inbox_database_url)
+    receiver = ReceiverThread(create_receiver_app(inbox, [secret])).start()
+    client = aurora_resource(settings, credentials).client
+    try:
+        changes = apply_subscriptions(client, wanted_subscriptions(receiver.url, secret, subscribed_events(settings)))
+    finally:
+        client.close()
+    return receiver, inbox, changes
+
+
 def run_ui(args: argparse.Namespace, sandbox: Sandbox, home: Path) -> int:
-    """``dagster dev`` on the sandbox, sensors and schedule on, until Ctrl-C."""
+    """``dagster dev`` on the sandbox, sensors and schedule on, and the webhook receiver, until Ctrl-C."""
     env = {**os.environ, **sandbox.env(), "DAGSTER_HOME": str(home),
            "AURORA_QB_DUCKDB": str(home / "aurora_qb.duckdb"), "AURORA_QB_AUTOMATION": "running"}
+    settings = Settings.from_env(env)
+    receiver, inbox, _ = start_event_path(sandbox, settings, Credentials.from_env(env))
+    print(f"Webhook receiver on {receiver.url}, subscribed to the sandbox's events (inbox {settings.inbox_database_url}).")
     print(f"Starting `dagster dev` on http://127.0.0.1:{args.port} (sensors and schedule on); Ctrl-C stops.")
     # dagster dev must react to Ctrl-C even when this process was started with it ignored
     signal.signal(signal.SIGINT, signal.default_int_handler)
@@ -49,6 +75,8 @@ def run_ui(args: argparse.Namespace, sandbox: Sandbox, home: Path) -> int:
         start_new_session=True,
     )
     wait_for_interrupt(child)
+    receiver.stop()
+    inbox.close()
     return child.returncode or 0
 
 
@@ -76,8 +104,49 @@ def run_demo(args: argparse.Namespace, sandbox: Sandbox, home: Path) -> bool:
     print(f"   {len(changed['changed_design_ids'])} designs changed in {len(changed['project_ids'])} projects; "
           f"{len(second.runs)} run(s), success={all(r.success for r in second.runs)}")
     print(summary(sandbox, settings.duckdb_file))
+
+    ok = run_event_path(args, sandbox, settings, Credentials.from_env(env), defs, instance) and ok
     print(f"\nDagster home: {home} (run `aurora-qb demo --ui --keep` to browse these runs)")
     instance.dispose()
+    return ok
+
+
+def run_event_path(args, sandbox: Sandbox, settings: Settings, credentials: Credentials, defs, instance) -> bool:
+    """Step 3: Aurora's documented API only (the design-request list answers 404 as Aurora's does)."""
+    from ..runner import tick
+
+    print("\n3) The event path on Aurora's documented API (the tenant's design-request list now answers 404):")
+    sandbox.aurora.set_tenant_options(design_request_list=False)
+    receiver, inbox, changes = start_event_path(sandbox, settings, credentials)
+    try:
+        print(f"   `webhooks subscribe`: {len(changes)} subscription(s) "
+              f"({', '.join(sorted({c.action for c in changes}))}) pointing at the receiver on {receiver.url}")
+        listing = tick(defs, instance, "design_request_sensor")
+        print(f"   design_request_sensor: {listing.skip_reason.split(':')[0]} (tick skipped, not failed)")
+        started = time.time()
+        changed = sandbox.aurora.mutate(0.05, seed=args.seed + 2)
+        signed_project = next(iter(sandbox.aurora.primary.projects))
+        sandbox.aurora.set_project_status(signed_project, "Design Ready")
+        deliveries = sandbox.aurora.webhooks.wait_settled(timeout=60)
+        delivered = sum(d["status"] == "delivered" for d in deliveries)
+        print(f"   Aurora: {len(changed['changed_design_ids'])} designs revised in {len(changed['project_ids'])} "
+              f"projects, one project set to 'Design Ready'; {delivered} webhook(s) delivered; "
+              f"inbox: {inbox.summary()['events']} event(s)")
+        outcome = tick(defs, instance, "aurora_webhook_sensor")
+        ok = all(r.success for r in outcome.runs)
+        qb, table = sandbox.quickbase, sandbox.quickbase.table_id
+        key, modules = (qb.field_by_label(table, label).id for label in ("Aurora Design ID", "Number of Modules"))
+        records = {r[key]: r for r in qb.records(table)}
+        summaries = sandbox.aurora.primary.summaries
+        current = sum(1 for d in changed["changed_design_ids"] if d in records and records[d].get(modules) ==
+                      sum(a["module"]["count"] for a in summaries[d]["arrays"] if "module" in a))
+        print(f"   aurora_webhook_sensor: {len(outcome.runs)} run(s), success={ok}; {current} of "
+              f"{len(changed['changed_design_ids'])} revised designs now current in Quickbase "
+              f"({time.time() - started:.1f} s from the change)")
+    finally:
+        receiver.stop()
+        inbox.close()
+    print(summary(sandbox, settings.duckdb_file))
     return ok
 
 

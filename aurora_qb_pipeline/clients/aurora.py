@@ -100,6 +100,10 @@ class AuroraClient(ApiClient):
         shown = self._session().redact(f"/tenants/{self.tenant_id}{path}")
         raise MalformedAnswerError("Aurora", "GET", shown, 200, f"{problem}; the item is set aside")
 
+    def _send(self, method: str, path: str, body: Any = None, ok: tuple[int, ...] = (200,)) -> Any:
+        url = f"/tenants/{self.tenant_id}{path}"
+        return self._session().request(method, url, json_body=body, ok_statuses=ok)[1]
+
     # --- list endpoints --------------------------------------------------------------------
 
     def pages(self, collection: str, first_page: int = 1, deadline: Optional[float] = None) -> Iterator[Page]:
@@ -136,9 +140,34 @@ class AuroraClient(ApiClient):
     def get_design_summary(self, design_id: str) -> dict:
         return self._member(f"/designs/{design_id}/summary", "design", dict)
 
+    def get_design(self, design_id: str, throttle_timeout: Optional[float] = None) -> dict:
+        """One design (carries its ``project_id``)."""
+        return self._member(f"/designs/{design_id}", "design", dict, throttle_timeout=throttle_timeout)
+
+    def get_design_request(self, request_id: str, throttle_timeout: Optional[float] = None) -> dict:
+        """One design request: ``project_id``, ``status``, ``design_id`` (set once accepted)."""
+        return self._member(f"/design_requests/{request_id}", "design_request", dict, throttle_timeout=throttle_timeout)
+
     def get_default_proposal(self, design_id: str) -> Optional[dict]:
         """The design's default proposal, or None when the design has none yet (404)."""
         try:
             return self._member(f"/designs/{design_id}/proposals/default", "proposal", dict)
         except NotFoundError:
             return None
+
+    # --- webhook subscriptions ------------------------------------------------------------
+    # Aurora documents create (POST) with {"webhook": {description, event, url_template, enabled}},
+    # list and retrieve; update and delete exist (PUT, DELETE). Custom headers on a subscription
+    # (``headers``) are not named in Aurora's public documentation; values are never answered back.
+
+    def list_webhooks(self) -> list[dict]:
+        return self._get("/webhooks")["webhooks"]
+
+    def create_webhook(self, webhook: dict) -> dict:
+        return self._send("POST", "/webhooks", {"webhook": webhook})["webhook"]
+
+    def update_webhook(self, webhook_id: str, changes: dict) -> dict:
+        return self._send("PUT", f"/webhooks/{webhook_id}", {"webhook": changes})["webhook"]
+
+    def delete_webhook(self, webhook_id: str) -> None:
+        self._send("DELETE", f"/webhooks/{webhook_id}", ok=(200, 204))

@@ -24,6 +24,7 @@ from ..clients.quickbase import DEFAULT_MAX_REQUEST_BYTES
 from ..settings import SECRET_VARIABLES, Credentials, Settings
 from ..store import STAGING_SCHEMA, HoldPolicy
 from .storage import AtomicDuckDBPandasIOManager, PipelineDuckDB
+from .webhooks.resources import WebhookInboxResource
 
 
 class _ApiResource(dg.ConfigurableResource):
@@ -163,4 +164,5 @@ def build_resources(settings: Settings, credentials: Optional[Credentials] = Non
         "aurora": aurora_resource(settings, credentials),
         "quickbase": quickbase_resource(settings, credentials),
         **storage_resources(settings.duckdb_file),
+        "webhook_inbox": WebhookInboxResource(url=settings.inbox_database_url),
     }

@@ -14,7 +14,7 @@ from typing import Optional
 
 import dagster as dg
 
-from ...clients import AuroraClient, RateBudgetExhausted
+from ...clients import AuroraClient, NotFoundError, RateBudgetExhausted
 from ...settings import Settings
 from ...transform import parse_aurora_time
 from ..jobs import aurora_quickbase_sync
@@ -40,25 +40,31 @@ class SensorTuning:
       merged only beyond this many, as merging re-fetches the projects in the gaps (the benchmark
       measured 1,842 requests instead of 262 for 25 sparse changes merged into 10 ranges);
     * ``settled_after``: a design request submitted this long before the watermark is assumed
-      settled, so a scan can stop there."""
+      settled, so a scan can stop there;
+    * ``list_recheck_after``: a tenant that answered 404 on the design-request list (Aurora
+      documents no such endpoint) is asked again only this long after."""
 
     tick_budget_s: float = 25.0
     max_pages_per_tick: int = 20
     max_runs_per_tick: int = 50
     settled_after: timedelta = timedelta(days=14)
+    list_recheck_after: timedelta = timedelta(days=1)
 
 
 @dataclass
 class DesignRequestCursor:
     """Where the poller is. ``watermark``: newest event handled by the last finished scan.
     A scan pages through the list across ticks; ``page``/``scan_max`` track the one under way.
-    ``deferred``: projects whose event came while a run covering them was queued or running."""
+    ``deferred``: projects whose event came while a run covering them was queued or running.
+    ``list_absent_since`` / ``list_probed_at``: when the tenant first / last answered 404 on the list."""
 
     watermark: Optional[str] = None
     page: int = 1
     scan_max: Optional[str] = None
     scans_completed: int = 0
     deferred: dict[str, str] = field(default_factory=dict)  # project -> event, waiting for a run in flight
+    list_absent_since: Optional[float] = None
+    list_probed_at: Optional[float] = None
 
     @classmethod
     def parse(cls, raw: Optional[str]) -> "DesignRequestCursor":
@@ -169,19 +175,42 @@ def sensor_status(settings: Settings) -> dg.DefaultSensorStatus:
     return dg.DefaultSensorStatus.RUNNING if settings.automation_running else dg.DefaultSensorStatus.STOPPED
 
 
+LIST_ABSENT = (
+    "This Aurora tenant answers 404 to GET /design_requests: Aurora documents no list of design requests "
+    "(it is a sandbox extension), so this sensor stands down without failing. Design requests are followed "
+    "through webhooks and by polling each known request (aurora_webhook_sensor); the nightly reconcile "
+    "catches anything else."
+)
+
+
 def build_design_request_sensor(settings: Settings, tuning: SensorTuning = SensorTuning()) -> dg.SensorDefinition:
     @dg.sensor(
         name="design_request_sensor",
         job=aurora_quickbase_sync,
         minimum_interval_seconds=settings.design_request_interval_s,
         default_status=sensor_status(settings),
-        description="Polls Aurora design requests. Completed and accepted ones (not designer_rejected) sync their "
-        "project: new projects become partitions, and the affected projects run in as few range runs as possible. "
-        "Projects a queued or running sync run covers wait for it to end.",
+        description="Polls the list of Aurora design requests, an optional accelerator (Aurora documents no list "
+        "endpoint; a tenant answering 404 is asked again a day later, without failing ticks). Completed and accepted "
+        "ones (not designer_rejected) sync their project: new projects become partitions, and the affected projects "
+        "run in as few range runs as possible. Projects a queued or running sync run covers wait for it to end.",
     )
     def design_request_sensor(context: dg.SensorEvaluationContext, aurora: AuroraResource):
         cursor = DesignRequestCursor.parse(context.cursor)
-        scan = scan_design_requests(aurora.client, cursor, tuning)
+        now = time.time()
+        if cursor.list_probed_at and now - cursor.list_probed_at < tuning.list_recheck_after.total_seconds():
+            return dg.SkipReason(LIST_ABSENT)
+        try:
+            scan = scan_design_requests(aurora.client, cursor, tuning)
+        except NotFoundError:
+            if cursor.list_absent_since is None:
+                context.log.warning(f"{LIST_ABSENT} Asking again in {tuning.list_recheck_after}.")
+                cursor.list_absent_since = now
+            cursor.list_probed_at = now
+            context.update_cursor(cursor.dump())
+            return dg.SkipReason(LIST_ABSENT)
+        if cursor.list_absent_since is not None:
+            context.log.info("The tenant answers the design-request list again; polling it as an accelerator.")
+            cursor.list_absent_since = cursor.list_probed_at = None
         new, order, partition_requests = new_partitions_request(
             context.instance, scan.seen_projects | set(scan.to_sync)
         )

@@ -1,0 +1,170 @@
+"""``aurora_webhook_sensor``: Aurora's webhooks (through the inbox) and the design requests the
+pipeline follows become sync runs.
+
+A tick reads the inbox rows after its cursor, resolves each event to its project within the
+tick's budget (``webhooks/resolve.py``), polls the followed design requests that are due, adds
+unknown projects as partitions and requests the sync of the affected projects, except those a
+run already staged after the event (the run *started* after it, so it fetched after the change)
+and those a queued or running sync run covers: they wait in the cursor for that run to end.
+Projects to sync become runs in exactly one function, :func:`sync_run_requests`.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from dataclasses import asdict, dataclass, field
+from typing import Optional
+
+import dagster as dg
+
+from ...settings import Settings
+from ...webhooks.resolve import EventResolver, PollingTuning, PollResult, poll_design_requests
+from ...webhooks.triggers import TriggerRules, load_trigger_rules
+from ..aurora.sensors import projects_in_flight, sensor_status
+from ..aurora.staging import staging_key
+from ..jobs import aurora_quickbase_sync
+from ..partitions import new_partitions_request, range_run_requests
+from ..resources import AuroraResource
+from .resources import WebhookInboxResource
+
+SENSOR_NAME = "aurora_webhook_sensor"
+TRIGGER = "webhooks"
+
+
+@dataclass(frozen=True)
+class WebhookTuning:
+    """Constants of the webhook sensor, not settings (tests pass their own):
+
+    * ``tick_budget_s``: well under Dagster's 60 s evaluation limit;
+    * ``max_events_per_tick``: inbox rows read per tick (the rest wait for the next one);
+    * ``max_runs_per_tick``: range runs before neighbouring ranges merge (as the design-request sensor);
+    * ``retention_s``: events every reader has read are deleted after this long;
+    * ``polling``: how followed design requests are polled."""
+
+    tick_budget_s: float = 25.0
+    max_events_per_tick: int = 2000
+    max_runs_per_tick: int = 50
+    retention_s: float = 30 * 24 * 3600.0
+    polling: PollingTuning = PollingTuning()
+
+
+@dataclass
+class WebhookCursor:
+    """``last_id``: the last inbox row handled. ``deferred``: projects (-> newest event, epoch
+    seconds) whose event came while a run covering them was queued or running."""
+
+    last_id: int = 0
+    deferred: dict[str, float] = field(default_factory=dict)
+    ticks: int = 0
+
+    @classmethod
+    def parse(cls, raw: Optional[str]) -> "WebhookCursor":
+        if not raw:
+            return cls()
+        values = json.loads(raw)
+        return cls(**{k: v for k, v in values.items() if k in cls.__dataclass_fields__})
+
+    def dump(self) -> str:
+        return json.dumps(asdict(self), sort_keys=True)
+
+
+def synced_after(instance: dg.DagsterInstance, events: dict[str, float]) -> set[str]:
+    """Projects whose staging was done by a run that started after their newest event: that run
+    fetched from Aurora after the change, so another sync would fetch the same data."""
+    if not events:
+        return set()
+    records_filter = dg.AssetRecordsFilter(asset_key=staging_key("designs"), asset_partitions=list(events),
+                                           after_timestamp=min(events.values()))
+    starts: dict[str, Optional[float]] = {}
+    done: set[str] = set()
+    cursor = None
+    while True:
+        page = instance.fetch_materializations(records_filter, limit=1000, cursor=cursor)
+        for record in page.records:
+            key = record.partition_key
+            if key not in events or key in done:
+                continue
+            if record.run_id not in starts:
+                run = instance.get_run_record_by_id(record.run_id)
+                starts[record.run_id] = run.start_time if run else None
+            started = starts[record.run_id]
+            if started is not None and started > events[key]:
+                done.add(key)
+        if not page.has_more:
+            return done
+        cursor = page.cursor
+
+
+def sync_run_requests(order: list[str], projects: dict[str, float], tuning: WebhookTuning) -> list[dg.RunRequest]:
+    """THE step from "projects to sync this tick" to run requests (phase 2 replaces this body by
+    one run for all of them). Today: range runs of ``aurora_quickbase_sync`` over the partitions,
+    as few as ``max_runs_per_tick`` allows without merging distant projects; run keys are stable
+    for the same input, so a replayed tick launches nothing twice."""
+    if not projects:
+        return []
+    newest = f"{max(projects.values()):.6f}"
+    return range_run_requests(order, projects, TRIGGER, newest, tuning.max_runs_per_tick)
+
+
+def build_webhook_sensor(settings: Settings, tuning: WebhookTuning = WebhookTuning(),
+                         rules: Optional[TriggerRules] = None) -> dg.SensorDefinition:
+    """The sensor; the trigger rules are read (and checked, every problem at once) here, when the
+    definitions load, unless given."""
+    rules = rules if rules is not None else load_trigger_rules(settings.webhook_triggers_file)
+    syncing = ", ".join(rules.enabled_events())
+
+    @dg.sensor(
+        name=SENSOR_NAME,
+        job=aurora_quickbase_sync,
+        minimum_interval_seconds=settings.webhook_interval_s,
+        default_status=sensor_status(settings),
+        description="Reads Aurora webhook events from the inbox the receiver (`aurora-qb webhooks serve`) writes, "
+        f"resolves each to its project, applies the trigger rules (syncing: {syncing}), polls followed design "
+        "requests until they are final, adds unknown projects as partitions and syncs the affected projects.",
+    )
+    def aurora_webhook_sensor(context: dg.SensorEvaluationContext, aurora: AuroraResource,
+                              webhook_inbox: WebhookInboxResource):
+        cursor = WebhookCursor.parse(context.cursor)
+        inbox = webhook_inbox.inbox
+        deadline = time.monotonic() + tuning.tick_budget_s
+        rows = inbox.read(cursor.last_id, tuning.max_events_per_tick)
+        resolver = EventResolver(aurora.client, inbox, rules, deadline, tuning.polling, settings.time_scale)
+        resolved = resolver.handle(rows, cursor.last_id)
+        polled = PollResult()
+        if resolved.stopped_early is None:
+            polled = poll_design_requests(aurora.client, inbox, rules, deadline, tuning.polling, settings.time_scale)
+        wanted = dict(cursor.deferred)
+        for source in (resolved.to_sync, polled.to_sync):
+            for project, when in source.items():
+                wanted[project] = max(wanted.get(project, 0.0), when)
+        new, order, partition_requests = new_partitions_request(context.instance, sorted(wanted, key=wanted.get))
+        fresh = synced_after(context.instance, wanted)
+        busy = projects_in_flight(context.instance, order)
+        cursor.deferred = {p: t for p, t in wanted.items() if p not in fresh and p in busy}
+        to_sync = {p: t for p, t in wanted.items() if p not in fresh and p not in busy}
+        runs = sync_run_requests(order, to_sync, tuning)
+
+        inbox.mark_read(SENSOR_NAME, resolved.last_id)
+        if cursor.ticks % 100 == 0:
+            inbox.purge(time.time() - tuning.retention_s)
+        cursor.last_id, cursor.ticks = resolved.last_id, cursor.ticks + 1
+        counts = dict(sorted(resolved.counts.items()))
+        stopped = resolved.stopped_early or polled.stopped_early
+        summary = (
+            f"read {len(rows)} event(s) {counts}; polled {polled.checked} design request(s) ({polled.changed} changed); "
+            f"{len(to_sync)} project(s) to sync ({len(fresh)} already synced since their event, "
+            f"{len(cursor.deferred)} waiting for a run in flight); {len(new)} new partition(s)"
+            + (f"; stopped early: {stopped}" if stopped else "")
+        )
+        context.log.info(summary)
+        if not runs and not partition_requests:
+            context.update_cursor(cursor.dump())
+            return dg.SkipReason(summary)
+        return dg.SensorResult(run_requests=runs, dynamic_partitions_requests=partition_requests, cursor=cursor.dump())
+
+    return aurora_webhook_sensor
+
+
+def build_webhook_sensors(settings: Settings, tuning: WebhookTuning = WebhookTuning()) -> list[dg.SensorDefinition]:
+    return [build_webhook_sensor(settings, tuning)]
