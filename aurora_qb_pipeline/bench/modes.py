@@ -125,7 +125,7 @@ def sandbox_settings(sandbox: Sandbox, workdir: Path, **overrides: Any) -> tuple
 def design_export_row(project_id: str, address: dict, design: dict, summary: dict, proposal: Optional[dict]) -> dict:
     """One design's export row (the contract of schemas.py), joined in Python as the script would."""
     design_id = design["id"]
-    arrays = array_rows(project_id, design_id, summary)
+    arrays, _ = array_rows(project_id, design_id, summary)
     return export_row({
         "designs": design_row(project_id, design),
         "design_summaries": summary_row(project_id, design_id, summary, arrays),
