@@ -63,7 +63,7 @@ class AlertWebhookResource(dg.ConfigurableResource):
         retrying = Retrying(
             retry=retry_if_exception(lambda exc: isinstance(exc, _Retryable)),
             stop=stop_after_attempt(max(1, self.max_attempts)),
-            wait=wait_exponential_jitter(initial=self.backoff_initial_s, max=60.0),
+            wait=wait_exponential_jitter(multiplier=self.backoff_initial_s, max=60.0, jitter=self.backoff_initial_s),
             reraise=True,
         )
         try:

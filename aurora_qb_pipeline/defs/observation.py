@@ -12,7 +12,7 @@ from .aurora.source import SOURCES_GROUP
 
 observe_sources_and_sinks = dg.define_asset_job(
     "observe_sources_and_sinks",
-    selection=dg.AssetSelection.groups(SOURCES_GROUP),
+    selection=dg.AssetSelection.groups(SOURCES_GROUP, include_sources=True),
     description="Observe the Aurora tenant (newest project, project count) and the Quickbase table (record count, "
     "last modified): two cheap requests.",
     executor_def=dg.in_process_executor,
