@@ -22,7 +22,7 @@ from __future__ import annotations
 
 import time
 from contextlib import contextmanager
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
 from typing import Any, Iterator, Optional, Sequence
@@ -70,6 +70,7 @@ class LogFilter:
     run_id: Optional[str] = None  # a prefix of the run id is enough
     since: Optional[datetime] = None
     limit: Optional[int] = 50
+    latest_only: bool = False  # only the newest entry per design (or project), status and asset
 
     def keeps(self, entry: Entry) -> bool:
         return ((not self.statuses or entry.status in self.statuses)
@@ -169,9 +170,15 @@ def read_log(conn, flt: LogFilter = LogFilter(), hold_policy: HoldPolicy = HoldP
     """The entries ``flt`` keeps, newest first, at most ``flt.limit``."""
     if not table_exists(conn, OPS_SCHEMA, "export_log"):
         return []
-    entries = [*_export_entries(conn, flt), *_quarantine_entries(conn, flt), *_held_entries(conn, flt, hold_policy)]
+    query = replace(flt, limit=None) if flt.latest_only else flt
+    entries = [*_export_entries(conn, query), *_quarantine_entries(conn, query),
+               *_held_entries(conn, query, hold_policy)]
     floor = datetime.min.replace(tzinfo=timezone.utc)
     entries = sorted((e for e in entries if flt.keeps(e)), key=lambda e: (e.at or floor, e.status), reverse=True)
+    if flt.latest_only:
+        seen: set[tuple] = set()
+        entries = [e for e in entries if (key := (e.design_id, e.project_id, e.status, e.asset)) not in seen
+                   and not seen.add(key)]
     return entries[:flt.limit] if flt.limit is not None else entries
 
 

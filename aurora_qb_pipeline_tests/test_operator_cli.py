@@ -96,6 +96,8 @@ def test_log_names_each_problem_with_its_reason(synced):
     assert json.loads(_cli(pipeline, home, "log", "--json", "--since", "2999-01-01").stdout)["entries"] == []
     assert len(json.loads(_cli(pipeline, home, "log", "--json", "--since", "1h", "--limit", "0").stdout)
                ["entries"]) == len(entries)
+    assert len(json.loads(_cli(pipeline, home, "log", "--json", "--latest", "--limit", "0").stdout)["entries"]) \
+        == len(entries)  # one run: one entry per design, status and asset already
     bad = _cli(pipeline, home, "log", "--status", "lost", check=False)
     assert bad.returncode == 2 and "unknown status lost" in bad.stderr
 
@@ -108,7 +110,7 @@ def test_status_reports_sync_problems_and_credentials(synced):
     text = done.stdout
     assert f"run {cases['run_id'][:8]}" in text and "Last successful sync" in text
     assert "held back (quarantined Aurora data): 1" in text and "refused by Quickbase: 1" in text
-    assert "project_addresses 1" in text and "aurora-qb log --status problems" in text
+    assert "project_addresses 1" in text and "aurora-qb log --status problems --latest" in text
     assert text.count("accepted") == 2
 
     report = json.loads(_cli(pipeline, home, "status", "--json").stdout)

@@ -54,7 +54,8 @@ def cmd_log(args: argparse.Namespace) -> int:
     settings, _ = settings_for(args)
     try:
         flt = LogFilter(statuses=args.status or (), project_id=args.project, design_id=args.design, run_id=args.run,
-                        since=parse_since(args.since) if args.since else None, limit=args.limit or None)
+                        since=parse_since(args.since) if args.since else None, limit=args.limit or None,
+                        latest_only=args.latest)
     except ValueError as exc:
         print(f"aurora-qb log: {exc}", file=sys.stderr)
         return 2
@@ -91,6 +92,8 @@ def add_parser(sub) -> None:
     p.add_argument("--design", default=None, help="only this Aurora design id")
     p.add_argument("--run", default=None, help="only this Dagster run (its id or the first characters of it)")
     p.add_argument("--since", default=None, help="only entries since: 30m, 6h, 2d, 1w or an ISO date/time (UTC)")
+    p.add_argument("--latest", action="store_true",
+                   help="only the newest entry per design (or project) and status: where each stands, not every attempt")
     p.add_argument("--limit", type=int, default=50, help="newest entries shown (default 50; 0 = all)")
     add_location_options(p)
     p.set_defaults(func=cmd_log)

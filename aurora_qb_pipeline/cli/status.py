@@ -53,7 +53,7 @@ def render(report: StatusReport) -> str:
                      f"data): {data['held_designs']}; refused by Quickbase: {data['refused_designs']}")
         lines.append("Quarantined rows: " + (", ".join(f"{a} {n}" for a, n in quarantined.items()) or "none"))
         if data["held_designs"] or data["refused_designs"] or quarantined:
-            lines.append("  why: aurora-qb log --status problems")
+            lines.append("  why: aurora-qb log --status problems --latest")
     if report.credentials:
         lines.append("")
         lines.append(tabulate([[c.service, "ok" if c.ok else "FAILED", c.detail] for c in report.credentials],

@@ -8,11 +8,12 @@ hour (on with ``AURORA_QB_AUTOMATION=running``). The UI's "Observe sources" does
 import dagster as dg
 
 from ..settings import Settings
-from .aurora.source import SOURCES_GROUP
+from .aurora.source import AURORA_SOURCE_KEY
+from .quickbase.sink import QUICKBASE_SINK_KEY
 
 observe_sources_and_sinks = dg.define_asset_job(
     "observe_sources_and_sinks",
-    selection=dg.AssetSelection.groups(SOURCES_GROUP, include_sources=True),
+    selection=dg.AssetSelection.assets(AURORA_SOURCE_KEY, QUICKBASE_SINK_KEY),
     description="Observe the Aurora tenant (newest project, project count) and the Quickbase table (record count, "
     "last modified): two cheap requests.",
     executor_def=dg.in_process_executor,
