@@ -3,7 +3,8 @@ browser, serve the webhook receiver and manage Aurora's webhook subscriptions, r
 and the status.
 
 One module per command group: ``sandbox``, ``demo``, ``recover``, ``browser``, ``webhooks``, ``log``,
-``status``; the benchmark's options live with it (``aurora_qb_pipeline.bench``). Every option has a help text (``aurora-qb CMD --help``).
+``status``; the benchmark's options live with it (``aurora_qb_pipeline.bench``). Every option has a help
+text (``aurora-qb CMD --help``).
 """
 
 from __future__ import annotations

@@ -38,20 +38,22 @@ def summary(sandbox: Sandbox, duckdb_path: str, home: Path) -> str:
         problems = read_log(conn, LogFilter(statuses=PROBLEMS, limit=None, latest_only=True))
     records = len(sandbox.quickbase.records(sandbox.quickbase.table_id))
     lines = [f"  {table:<28} {n:>6} rows" for table, n in counts.items()]
-    lines.append(f"  Quickbase table now holds    {records:>6} records for {counts['staging.designs']} staged designs")
+    designs = counts["staging.designs"]
+    lines.append(f"  Quickbase table now holds    {records:>6} records for {designs} staged designs")
     lines += held_back(state, problems)
     if state.held_designs or state.refused_designs or problems:
-        lines.append(f"  the whole list, with reasons: aurora-qb log --home {home} --status problems --latest")
+        lines.append(f"  the whole list, with reasons: aurora-qb log --home {home} "
+                     "--status problems --latest")
     return "\n".join(lines)
 
 
 def held_back(state, problems) -> list[str]:
     """What did not reach Quickbase and why, a line per kind with the first reasons."""
     lines = []
-    for status, count, what in (("refused", state.refused_designs, "design(s) refused (Quickbase would not take them)"),
-                                ("held", state.held_designs, "design(s) held back (part of their Aurora data "
-                                 "quarantined)"),
-                                ("quarantined", sum(state.quarantined_by_asset.values()), "Aurora row(s) quarantined")):
+    kinds = (("refused", state.refused_designs, "design(s) refused (Quickbase would not take them)"),
+             ("held", state.held_designs, "design(s) held back (part of their Aurora data quarantined)"),
+             ("quarantined", sum(state.quarantined_by_asset.values()), "Aurora row(s) quarantined"))
+    for status, count, what in kinds:
         if not count:
             continue
         lines.append(f"  {count} {what}:")

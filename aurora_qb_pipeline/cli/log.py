@@ -46,7 +46,8 @@ def _statuses(text: str) -> list[str]:
     wanted = [s.strip() for s in text.split(",") if s.strip()]
     unknown = [s for s in wanted if s not in STATUSES and s != "problems"]
     if unknown:
-        raise argparse.ArgumentTypeError(f"unknown status {', '.join(unknown)} (known: {', '.join(STATUSES)}, problems)")
+        known = ", ".join(STATUSES)
+        raise argparse.ArgumentTypeError(f"unknown status {', '.join(unknown)} (known: {known}, problems)")
     return [s for w in wanted for s in (("refused", "held", "quarantined") if w == "problems" else (w,))]
 
 
@@ -93,7 +94,8 @@ def add_parser(sub) -> None:
     p.add_argument("--run", default=None, help="only this Dagster run (its id or the first characters of it)")
     p.add_argument("--since", default=None, help="only entries since: 30m, 6h, 2d, 1w or an ISO date/time (UTC)")
     p.add_argument("--latest", action="store_true",
-                   help="only the newest entry per design (or project) and status: where each stands, not every attempt")
+                   help="only the newest entry per design (or project) and status: where each stands, "
+                   "not every attempt")
     p.add_argument("--limit", type=int, default=50, help="newest entries shown (default 50; 0 = all)")
     add_location_options(p)
     p.set_defaults(func=cmd_log)

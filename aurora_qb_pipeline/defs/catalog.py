@@ -7,8 +7,9 @@ column lineage, the source and sink edges, freshness policies.
   export's and the Quickbase table's from the field mapping (one column per Quickbase field, with
   the staged column it is filled from).
 * **Column lineage** (``dagster/column_lineage``, on each export materialization): Quickbase field
-  <- staged table and column, through the mapping the export resolved (:func:`column_lineage`, a
-  function of the resolved mapping alone, so a richer mapping carries over).
+  <- staged table and column, through the mapping the export resolved
+  (:func:`.quickbase.lineage.column_lineage`, a function of the resolved mapping alone, so a richer
+  mapping carries over).
 * **Source and sink**: the staging assets that call Aurora depend on ``aurora/tenant`` (the
   observable source asset), and ``quickbase/designs_table`` on the export, so the lineage runs
   from where data comes from to where it goes.
@@ -22,8 +23,8 @@ Dagster's own ``map_resolved_asset_specs`` recipe does with global policies.
 
 from __future__ import annotations
 
-from datetime import timedelta
 import warnings
+from datetime import timedelta
 from typing import Optional
 
 import dagster as dg
@@ -33,7 +34,7 @@ from ..schemas import EXPORT_CONTRACT, DesignArrays, Designs, DesignSummaries, L
 from .aurora.source import AURORA_SOURCE_KEY
 from .aurora.staging import STAGING_GROUP, staging_key
 from .quickbase.assets import EXPORT_KEY
-from .quickbase.lineage import column_lineage, source_of  # noqa: F401 - column_lineage: part of this API
+from .quickbase.lineage import source_of
 from .quickbase.sink import QUICKBASE_SINK_KEY
 
 STAGED_SCHEMAS = {"project_addresses": ProjectAddresses, "designs": Designs, "latest_proposals": LatestProposals,
