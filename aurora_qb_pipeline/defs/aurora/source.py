@@ -11,6 +11,7 @@ change of the source. The staging assets depend on it (``defs/catalog.py``).
 import warnings
 
 import dagster as dg
+from dagster_duckdb import DuckDBResource
 
 from ..partitions import known_projects
 from ..resources import AuroraResource
@@ -19,8 +20,9 @@ AURORA_SOURCE_KEY = dg.AssetKey(["aurora", "tenant"])
 SOURCES_GROUP = "sources_and_sinks"
 
 
-def aurora_tenant(context, aurora: AuroraResource):
-    """Observes the Aurora tenant with one paged request."""
+def aurora_tenant(context, aurora: AuroraResource, duckdb: DuckDBResource):
+    """Observes the Aurora tenant with one paged request. (``duckdb`` is not read: requiring it starts
+    the run's worker record, which run monitoring needs for every run; see ``defs/run_worker.py``.)"""
     client = aurora.client
     page = next(client.pages("projects"))
     known = set(known_projects(context.instance))

@@ -9,6 +9,7 @@ version is that Date Modified and the count, so an edit in Quickbase shows as a 
 import warnings
 
 import dagster as dg
+from dagster_duckdb import DuckDBResource
 
 from ..aurora.source import SOURCES_GROUP
 from ..resources import QuickbaseResource
@@ -17,8 +18,9 @@ from .assets import EXPORT_KEY
 QUICKBASE_SINK_KEY = dg.AssetKey(["quickbase", "designs_table"])
 
 
-def quickbase_designs_table(quickbase: QuickbaseResource):
-    """Observes the Quickbase table with one query."""
+def quickbase_designs_table(quickbase: QuickbaseResource, duckdb: DuckDBResource):
+    """Observes the Quickbase table with one query. (``duckdb`` is not read: requiring it starts the
+    run's worker record, which run monitoring needs for every run; see ``defs/run_worker.py``.)"""
     count, modified = quickbase.client.table_summary()
     yield dg.ObserveResult(
         asset_key=QUICKBASE_SINK_KEY,
