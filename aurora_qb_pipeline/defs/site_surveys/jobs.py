@@ -59,7 +59,7 @@ def _problem(exc: Exception, redact) -> Optional[str]:
 @dg.op(description="Retrieves each requested site survey (request, project, screenshot) from Aurora and upserts "
        "its Quickbase survey record, merged on the request id.", retry_policy=STEP_RETRY, tags=TAGS)
 def take_in_site_surveys(context: dg.OpExecutionContext, config: IntakeConfig, site_surveys: SiteSurveyResource,
-                         webhook_inbox: WebhookInboxResource) -> dg.Output:
+                         webhook_inbox: WebhookInboxResource) -> None:
     tables, aurora, qb = site_surveys.tables(), site_surveys.aurora, site_surveys.quickbase
     sessions = _session_tokens(webhook_inbox, config.inbox_ids)
     outcomes: dict[str, int] = {}
@@ -75,14 +75,14 @@ def take_in_site_surveys(context: dg.OpExecutionContext, config: IntakeConfig, s
         context.log.info(f"site survey {request_id}: {result.outcome} (record {result.record_id}, screenshot "
                          f"{'copied' if result.screenshot_copied else 'kept'}, design record {result.design_record_id})")
     _finish(context, failures, sum(outcomes.values()), "site-survey requests")
-    return dg.Output(None, metadata={**{f"surveys_{k}": v for k, v in outcomes.items()},
-                                     "token_exchanges": aurora.tokens.exchanges})
+    context.add_output_metadata({**{f"surveys_{k}": v for k, v in outcomes.items()},
+                                 "token_exchanges": aurora.tokens.exchanges})
 
 
 @dg.op(description="Uploads each completed Quickbase survey to Aurora (electrical, subpanels, mounting planes), "
        "marks the request completed, and writes Aurora's verdict back to the survey.", retry_policy=STEP_RETRY, tags=TAGS)
 def upload_site_surveys(context: dg.OpExecutionContext, config: UploadConfig,
-                        site_surveys: SiteSurveyResource) -> dg.Output:
+                        site_surveys: SiteSurveyResource) -> None:
     tables, aurora, qb, links = site_surveys.tables(), site_surveys.aurora, site_surveys.quickbase, site_surveys.links()
     outcomes: dict[str, int] = {}
     failures: dict[str, str] = {}
@@ -98,8 +98,8 @@ def upload_site_surveys(context: dg.OpExecutionContext, config: UploadConfig,
         detail = f": {len(result.messages)} problem(s) written back" if result.messages else ""
         context.log.info(f"site survey {key}: {result.outcome} ({result.images} image link(s)){detail}")
     _finish(context, failures, sum(outcomes.values()), "site surveys")
-    return dg.Output(None, metadata={**{f"surveys_{k}": v for k, v in outcomes.items()},
-                                     "token_exchanges": aurora.tokens.exchanges})
+    context.add_output_metadata({**{f"surveys_{k}": v for k, v in outcomes.items()},
+                                 "token_exchanges": aurora.tokens.exchanges})
 
 
 @dg.job(description="Site-survey requests from Aurora become Quickbase survey records (launched by "

@@ -67,15 +67,16 @@ def build_request_sensor(settings: Settings) -> dg.SensorDefinition:
                 continue
             wanted.setdefault(row.params["site_survey_request_id"], row.id)
         inbox.mark_read(REQUEST_SENSOR, last)
-        context.update_cursor(str(last))
         note = f"; {other_tenant} request(s) of another tenant skipped" if other_tenant else ""
         if not wanted:
+            context.update_cursor(str(last))
             return dg.SkipReason(f"no new site-survey request in {len(rows)} inbox row(s){note}")
         context.log.info(f"{len(wanted)} site-survey request(s) to take in{note}")
         config = {"ops": {"take_in_site_surveys": {"config": {"request_ids": list(wanted),
                                                                "inbox_ids": list(wanted.values())}}}}
-        return dg.RunRequest(run_key=f"site-survey-intake:{after}-{last}", run_config=config,
-                             tags={TRIGGER_TAG: "site_survey_webhooks"})
+        run = dg.RunRequest(run_key=f"site-survey-intake:{after}-{last}", run_config=config,
+                            tags={TRIGGER_TAG: "site_survey_webhooks"})
+        return dg.SensorResult(run_requests=[run], cursor=str(last))
 
     return site_survey_request_sensor
 
@@ -112,13 +113,14 @@ def build_completion_sensor(settings: Settings) -> dg.SensorDefinition:
             newest = found[-1][1]
             seen = cursor.seen if newest == cursor.after else []
             cursor = CompletionCursor(newest, sorted(set(seen) | {rid for rid, dm in found if dm == newest}))
-        context.update_cursor(cursor.dump())
         if not new:
+            context.update_cursor(cursor.dump())
             return dg.SkipReason("no survey newly marked Completed in Quickbase")
         digest = hashlib.sha256(json.dumps(new).encode()).hexdigest()[:16]
         config = {"ops": {"upload_site_surveys": {"config": {"record_ids": [rid for rid, _ in new]}}}}
-        return dg.RunRequest(run_key=f"site-survey-upload:{digest}", run_config=config,
-                             tags={TRIGGER_TAG: "site_survey_completed"})
+        run = dg.RunRequest(run_key=f"site-survey-upload:{digest}", run_config=config,
+                            tags={TRIGGER_TAG: "site_survey_completed"})
+        return dg.SensorResult(run_requests=[run], cursor=cursor.dump())
 
     return site_survey_completion_sensor
 
