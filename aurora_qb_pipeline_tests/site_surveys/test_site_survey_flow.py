@@ -3,6 +3,8 @@ record, a surveyor completing it in Quickbase, the upload to Aurora (images fetc
 through the receiver's signed links) and the completion; 422s written back and a fixed survey
 sent once more; the same webhook delivered twice."""
 
+from urllib.parse import urlencode
+
 import requests
 
 from aurora_qb_pipeline.sandbox.aurora.image_fetch import PENDING
@@ -115,9 +117,10 @@ def test_422_written_back_and_fixed_survey_sent_once(survey_app):
 def test_same_webhook_delivered_twice_makes_one_survey(survey_app):
     app = survey_app
     request_id = app.request_survey()["id"]
-    delivered = app.sandbox.aurora.webhooks.deliveries("site_survey_requested")
-    assert len(delivered) == 1
-    url = delivered[0]["url"]
+    assert len(app.sandbox.aurora.webhooks.deliveries("site_survey_requested")) == 1
+    row = app.inbox.latest(1)[0]  # what Aurora sent (its delivery log masks the session token)
+    assert row.event == "site_survey_requested" and row.params["site_survey_request_id"] == request_id
+    url = f"{app.receiver.url}/aurora/events/site_survey_requested?{urlencode(row.params)}"
 
     def deliver_again():
         answer = requests.get(url, headers={SECRET_HEADER: SECRET}, timeout=5)
