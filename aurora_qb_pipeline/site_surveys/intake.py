@@ -57,6 +57,16 @@ def customer_name(project: dict) -> str:
     return " ".join(str(p).strip() for p in parts if p and str(p).strip())
 
 
+def site_address(project: dict) -> str:
+    """The site: ``location.property_address`` (the project endpoint), else ``address`` (as the
+    site-survey guide's example shows it), else the customer's address."""
+    location = project.get("location") if isinstance(project.get("location"), dict) else {}
+    for value in (location.get("property_address"), project.get("address"), project.get("customer_address")):
+        if isinstance(value, str) and value.strip():
+            return value.strip()
+    return ""
+
+
 def _text(value: Any) -> str:
     return "" if value is None else str(value)
 
@@ -81,7 +91,7 @@ def take_in(aurora: PartnerAuroraClient, qb: QuickbaseAppClient, tables: SurveyT
         fid("Customer Name"): customer_name(project),
         fid("Customer Email"): _text(project.get("customer_email")),
         fid("Customer Phone"): _text(project.get("customer_phone")),
-        fid("Site Address"): _text(project.get("address") or project.get("customer_address")),
+        fid("Site Address"): site_address(project),
         fid("Requested At"): request.get("requested_at"),
     }
     if existing is None:

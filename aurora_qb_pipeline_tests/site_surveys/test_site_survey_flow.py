@@ -41,6 +41,7 @@ def test_request_to_quickbase_to_completed_in_aurora(survey_app):
     assert survey[fid("Aurora Design ID")] == design_id and survey[fid("Aurora Project ID")] == request["project_id"]
     assert project["customer_last_name"] in survey[fid("Customer Name")]
     assert survey[fid("Customer Email")] == project["customer_email"]
+    assert survey[fid("Site Address")] == project["location"]["property_address"]
     assert survey[fid("Requested At")]
     screenshot = survey[fid("Design Screenshot")]
     assert len(screenshot) == 1 and screenshot[0].content.startswith(b"\x89PNG")  # copied, not linked
