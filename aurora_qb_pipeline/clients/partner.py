@@ -29,7 +29,8 @@ from typing import Any, Callable, Optional
 from ..api_facts import AURORA_RATE_LIMIT
 from .aurora import AuroraClient, _aurora_error_detail
 from .base import ClientOptions
-from .http import ApiSession, AuthenticationError, MalformedAnswerError, PermanentApiError
+from .errors import AuthenticationError, MalformedAnswerError, PermanentApiError
+from .http import ApiSession
 
 PARTNER_CREDENTIALS = "AURORA_PARTNER_APPLICATION_KEY / AURORA_PARTNER_APPLICATION_ID"
 REFRESH_MARGIN_S = 60.0

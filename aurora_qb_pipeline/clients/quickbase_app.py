@@ -20,7 +20,7 @@ import binascii
 from typing import Any, Optional
 
 from .base import ClientOptions
-from .http import MalformedAnswerError
+from .errors import MalformedAnswerError
 from .quickbase import QuickbaseClient
 
 

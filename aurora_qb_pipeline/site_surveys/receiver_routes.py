@@ -15,7 +15,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
-from ..clients.http import ApiError, NotFoundError
+from ..clients.errors import ApiError, NotFoundError
 from ..clients.quickbase_app import QuickbaseAppClient
 from .file_links import FILES_PATH, BadLink, FileLinks
 

@@ -9,7 +9,7 @@ from typing import Optional
 import dagster as dg
 from pydantic import Field
 
-from ...clients.http import AuthenticationError, TransientApiError
+from ...clients.errors import AuthenticationError, TransientApiError
 from ...site_surveys.intake import take_in
 from ...site_surveys.tables import TablesNotReady
 from ...site_surveys.upload import read_surveys, send_survey
