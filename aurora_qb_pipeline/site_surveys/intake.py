@@ -20,6 +20,7 @@ from urllib.parse import urlsplit
 
 from ..api_facts import QUICKBASE_RECORD_ID_FIELD
 from ..clients.base import ClientOptions
+from ..clients.errors import AuthenticationError, PermanentApiError
 from ..clients.http import ApiSession
 from ..clients.partner import PartnerAuroraClient
 from ..clients.quickbase_app import QuickbaseAppClient
@@ -36,6 +37,7 @@ class IntakeResult:
     outcome: str  # created / updated / unchanged / failed
     screenshot_copied: bool
     design_record_id: Optional[int]
+    screenshot_problem: Optional[str] = None  # why the screenshot could not be copied (it is then not)
 
 
 def download(url: str, options: ClientOptions) -> bytes:
@@ -48,6 +50,8 @@ def download(url: str, options: ClientOptions) -> bytes:
                      rate_limit=None, secrets=secrets, error_detail=lambda body: str(body)[:200], pool_size=1)
     try:
         return api.request("GET", path, raw=True)[1]
+    except AuthenticationError as exc:  # a storage URL takes no credential: 401/403 means expired or forged
+        raise PermanentApiError(exc.service, "GET", exc.path, exc.status, f"the URL was refused: {exc.detail}") from None
     finally:
         api.close()
 
@@ -97,12 +101,16 @@ def take_in(aurora: PartnerAuroraClient, qb: QuickbaseAppClient, tables: SurveyT
     if existing is None:
         record[fid("Survey Status")] = STATUS_REQUESTED
 
-    copied = False
+    copied, screenshot_problem = False, None
     if (existing is None or latest_version(existing.get(screenshot_fid)) is None) and request.get("screenshot_url"):
-        content = download(request["screenshot_url"], aurora.options)
-        name = f"design-{design_id or request_id}.png"
-        record[screenshot_fid] = {"fileName": name, "data": base64.b64encode(content).decode()}
-        copied = True
+        try:
+            content = download(request["screenshot_url"], aurora.options)
+        except PermanentApiError as exc:  # e.g. expired: the survey is made without it, a later intake retries
+            screenshot_problem = str(exc)
+        else:
+            name = f"design-{design_id or request_id}.png"
+            record[screenshot_fid] = {"fileName": name, "data": base64.b64encode(content).decode()}
+            copied = True
 
     design_record = None
     if tables.designs is not None and surveys.reference_field_id and design_id and tables.designs.key_field_id:
@@ -114,7 +122,7 @@ def take_in(aurora: PartnerAuroraClient, qb: QuickbaseAppClient, tables: SurveyT
     answer = table.upsert([record], surveys.key_field_id)
     if answer.line_errors:
         raise ValueError(f"Quickbase refused site survey {request_id}: {'; '.join(answer.line_errors[0])}")
-    return IntakeResult(request_id, answer.record_ids[0], answer.outcome(0), copied, design_record)
+    return IntakeResult(request_id, answer.record_ids[0], answer.outcome(0), copied, design_record, screenshot_problem)
 
 
 def survey_record_ids(qb: QuickbaseAppClient, tables: SurveyTables, request_ids: list[str]) -> dict[str, int]:

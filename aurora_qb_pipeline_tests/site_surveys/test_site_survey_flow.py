@@ -161,3 +161,20 @@ def test_image_links_are_signed(survey_app):
     forged = good.replace(token, body[:-2] + ("AA" if body[-2:] != "AA" else "BB") + "." + signature)
     assert requests.get(forged, timeout=5).status_code == 403
     assert PENDING  # (imported for the flow test)
+
+
+def test_expired_screenshot_does_not_lose_the_survey(survey_app):
+    app = survey_app
+    app.sandbox.aurora.services.screenshot_url_ttl_s = 0.001  # expired before it is fetched
+    request_id = app.request_survey()["id"]
+    app.take_in()
+    fid = app.tables.surveys.fid
+    survey = app.survey(request_id)
+    assert survey[fid("Survey Status")] == "Requested" and not survey.get(fid("Design Screenshot"))
+    app.sandbox.aurora.services.screenshot_url_ttl_s = 24 * 3600.0
+    row = app.inbox.latest(1)[0]
+    answer = requests.get(f"{app.receiver.url}/aurora/events/site_survey_requested?{urlencode(row.params)}",
+                          headers={SECRET_HEADER: SECRET}, timeout=5)  # Aurora delivers it again
+    assert answer.status_code == 200
+    app.take_in()
+    assert len(app.survey(request_id)[fid("Design Screenshot")]) == 1

@@ -72,6 +72,9 @@ def take_in_site_surveys(context: dg.OpExecutionContext, config: IntakeConfig, s
             context.log.warning(f"site survey {request_id} not taken in: {failures[request_id]}")
             continue
         outcomes[result.outcome] = outcomes.get(result.outcome, 0) + 1
+        if result.screenshot_problem:
+            context.log.warning(f"site survey {request_id}: screenshot not copied ({result.screenshot_problem}); "
+                                "the next intake of this request tries again")
         context.log.info(f"site survey {request_id}: {result.outcome} (record {result.record_id}, screenshot "
                          f"{'copied' if result.screenshot_copied else 'kept'}, design record {result.design_record_id})")
     _finish(context, failures, sum(outcomes.values()), "site-survey requests")
