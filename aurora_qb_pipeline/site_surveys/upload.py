@@ -1,6 +1,7 @@
 """Outbound: a survey marked "Completed" in Quickbase goes to Aurora.
 
-For one survey record: read it and its subpanel and mounting-plane records (the child tables,
+For one survey record (unless Aurora already has the request completed: then only the outcome
+is written back, as after a run whose write-back failed): read it and its subpanel and mounting-plane records (the child tables,
 found by their reference to the survey), build the three bodies of Aurora's site-survey guide
 (``PUT .../electrical``, ``.../electrical/subpanels``, ``.../roofs/mounting_planes``), then mark the
 request completed (``PUT .../status``). Empty Quickbase values are left out (Aurora refuses
@@ -116,20 +117,24 @@ def send_survey(aurora: PartnerAuroraClient, qb: QuickbaseAppClient, tables: Sur
     request_id = str(survey.get(surveys.key_field_id) or "")
     if survey.get(surveys.fid("Survey Status")) != STATUS_COMPLETED or not request_id:
         return UploadResult(record_id, request_id, "skipped")  # changed since the sensor saw it
-    electrical, subpanels, planes = survey_bodies(qb, tables, survey, links)
     messages: list[str] = []
-    for put, body in ((aurora.put_electrical, electrical), (aurora.put_subpanels, subpanels),
-                      (aurora.put_mounting_planes, planes)):
-        try:
-            put(request_id, body)
-        except SurveyRejected as exc:
-            messages += exc.messages
-    if not messages:
-        try:
-            aurora.complete_site_survey(request_id)
-        except SurveyRejected as exc:
-            messages += exc.messages
-    images = sum(len(part.get("images", [])) for part in [electrical, *subpanels, *planes])
+    images = 0
+    # already completed in Aurora (a run whose write-back to Quickbase failed): uploads would be
+    # refused now, so only the outcome is written back
+    if aurora.get_site_survey_request(request_id).get("status") != "completed":
+        electrical, subpanels, planes = survey_bodies(qb, tables, survey, links)
+        for put, body in ((aurora.put_electrical, electrical), (aurora.put_subpanels, subpanels),
+                          (aurora.put_mounting_planes, planes)):
+            try:
+                put(request_id, body)
+            except SurveyRejected as exc:
+                messages += exc.messages
+        if not messages:
+            try:
+                aurora.complete_site_survey(request_id)
+            except SurveyRejected as exc:
+                messages += exc.messages
+        images = sum(len(part.get("images", [])) for part in [electrical, *subpanels, *planes])
     fid = surveys.fid
     if messages:
         update = {fid("Survey Status"): STATUS_NEEDS_FIXES, fid("Aurora Messages"): "\n".join(messages)}

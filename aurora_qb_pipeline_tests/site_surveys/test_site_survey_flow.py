@@ -178,3 +178,20 @@ def test_expired_screenshot_does_not_lose_the_survey(survey_app):
     assert answer.status_code == 200
     app.take_in()
     assert len(app.survey(request_id)[fid("Design Screenshot")]) == 1
+
+
+def test_survey_already_completed_in_aurora_is_only_marked_sent(survey_app):
+    """A run completed the request in Aurora but could not write back to Quickbase; the survey is
+    sent again (status still Completed): nothing is uploaded, the outcome is written."""
+    app = survey_app
+    request_id = app.request_survey()["id"]
+    app.take_in()
+    fill(app, request_id)
+    app.aurora.put_electrical(request_id, {"main_panel_location": "garage", "main_bus_rating": 200,
+                                           "main_breaker_rating": 175})
+    app.aurora.complete_site_survey(request_id)
+    before = len(app.survey_view(request_id)["history"])
+    app.edit(request_id, **{"Survey Status": "Completed"})
+    app.send()
+    assert len(app.survey_view(request_id)["history"]) == before  # no upload refused as "completed"
+    assert app.survey(request_id)[app.tables.surveys.fid("Survey Status")] == "Sent to Aurora"
