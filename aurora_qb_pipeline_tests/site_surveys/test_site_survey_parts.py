@@ -71,3 +71,17 @@ def test_sensors_stand_down_until_configured(tmp_path):
         assert isinstance(result, dg.SkipReason)
         assert "AURORA_PARTNER_APPLICATION_ID" in result.skip_message
         assert "AURORA_PARTNER_APPLICATION_KEY" in result.skip_message
+
+
+def test_init_tables_command(survey_sandbox, tmp_path, capsys):
+    from aurora_qb_pipeline.cli import main
+
+    env_file = tmp_path / ".env"
+    env_file.write_text("".join(f"{k}={v}\n" for k, v in survey_sandbox.env().items()))
+    assert main(["site-surveys", "init-tables", "--env-file", str(env_file)]) == 0
+    first = capsys.readouterr().out
+    assert "table Site Surveys" in first and "relationship Site Surveys -> designs" in first
+    assert main(["site-surveys", "init-tables", "--env-file", str(env_file)]) == 0
+    assert "nothing to do" in capsys.readouterr().out
+    names = {t["name"] for t in survey_sandbox.quickbase.describe()["apps"][0]["tables"]}
+    assert {"Site Surveys", "Site Survey Subpanels", "Site Survey Mounting Planes"} <= names
