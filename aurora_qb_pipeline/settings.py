@@ -42,6 +42,9 @@ subscribe`` read it (:func:`webhook_secret_from_env`); Dagster never needs it.""
 MIN_WEBHOOK_SECRET_LENGTH = 16
 PARTNER_KEY_VARIABLE = "AURORA_PARTNER_APPLICATION_KEY"
 """The site-survey app's application key (a secret: exchanged for temporary tokens, never logged)."""
+ALERT_URL_VARIABLE = "AURORA_QB_ALERT_URL"
+"""Where run-failure alerts are POSTed (``defs/alerts.py``). A secret: Dagster reads it through
+``dg.EnvVar``; the settings keep only whether it is set (``alert_url_set``)."""
 
 
 class _MappingEnvSource(EnvSettingsSource):
@@ -129,6 +132,18 @@ class Settings(BaseSettings):
         None, alias="AURORA_QB_WEBHOOK_PUBLIC_URL",
         description="Where Aurora reaches the webhook receiver (default of `webhooks subscribe --public-url`).",
     )
+    alert_url_set: bool = Field(
+        False, alias=ALERT_URL_VARIABLE,
+        description="URL the run_failure_alert sensor POSTs failed runs to (a secret: read by Dagster through "
+        "dg.EnvVar when the sensor runs; the settings keep only whether it is set).",
+    )
+
+    @field_validator("alert_url_set", mode="before")
+    @classmethod
+    def _only_whether_set(cls, value: Any) -> Any:
+        if isinstance(value, str):  # the URL itself is never kept
+            return bool(value.strip())
+        return value
 
     aurora_partner_application_id: Optional[str] = Field(
         None, alias="AURORA_PARTNER_APPLICATION_ID",

@@ -24,6 +24,7 @@ from ..clients.quickbase import DEFAULT_MAX_REQUEST_BYTES
 from ..settings import SECRET_VARIABLES, Credentials, Settings
 from ..store import STAGING_SCHEMA, HoldPolicy
 from .storage import AtomicDuckDBPandasIOManager, PipelineDuckDB
+from .alerts import alert_webhook_resource
 from .webhooks.resources import WebhookInboxResource
 
 
@@ -168,4 +169,5 @@ def build_resources(settings: Settings, credentials: Optional[Credentials] = Non
         **storage_resources(settings.duckdb_file),
         "webhook_inbox": WebhookInboxResource(url=settings.inbox_database_url),
         "site_surveys": site_survey_resource(settings, credentials),
+        "alert_webhook": alert_webhook_resource(settings),
     }
