@@ -18,6 +18,7 @@ from .defs.aurora.sensors import SensorTuning, build_sensors
 from .defs.catalog import annotate
 from .defs.observation import build_observation_schedules
 from .defs.resources import build_resources
+from .defs.site_surveys.sensors import build_site_survey_sensors
 from .defs.webhooks.sensors import WebhookTuning, build_webhook_sensors
 from .settings import Settings
 
@@ -38,7 +39,7 @@ def build_definitions(
             # record (defs/run_worker.py) names the one process that executes the run
             executor=dg.in_process_executor,
             sensors=build_sensors(settings, tuning) + build_webhook_sensors(settings, webhook_tuning)
-            + build_alert_sensors(settings),
+            + build_site_survey_sensors(settings) + build_alert_sensors(settings),
             schedules=build_schedules(settings) + build_observation_schedules(settings),
             resources={"alert_webhook": alert_webhook_resource(settings), **resources},
         ),

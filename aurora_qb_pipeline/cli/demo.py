@@ -183,6 +183,10 @@ def cmd_demo(args: argparse.Namespace) -> int:
     try:
         if args.ui:
             return run_ui(args, sandbox, home)
+        if args.site_survey:
+            from .demo_site_survey import run_site_survey_demo
+
+            return 0 if run_site_survey_demo(args, sandbox, home) else 1
         return 0 if run_demo(args, sandbox, home) else 1
     finally:
         sandbox.stop()
@@ -196,4 +200,6 @@ def add_parser(sub) -> None:
     p.add_argument("--keep", action="store_true", help="keep the previous demo's runs and data instead of starting anew")
     p.add_argument("--ui", action="store_true", help="start `dagster dev` against the sandbox instead, sensors on")
     p.add_argument("--port", type=int, default=3000, help="port of the Dagster UI with --ui")
+    p.add_argument("--site-survey", action="store_true",
+                   help="walk one site survey through instead: Aurora request -> Quickbase survey -> Aurora completed")
     p.set_defaults(func=cmd_demo)

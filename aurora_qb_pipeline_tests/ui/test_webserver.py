@@ -151,7 +151,8 @@ def test_repository_exposes_job_sensors_and_schedule(repository):
     assert aurora_quickbase_sync.name in {job["name"] for job in repository["jobs"]}
     sensors = {s["name"]: s["sensorState"]["status"] for s in repository["sensors"]}
     assert sensors == {"design_request_sensor": "STOPPED", "project_discovery_sensor": "STOPPED",
-                       "aurora_webhook_sensor": "STOPPED", "run_failure_alert": "STOPPED"}
+                       "aurora_webhook_sensor": "STOPPED", "site_survey_request_sensor": "STOPPED",
+                       "site_survey_completion_sensor": "STOPPED", "run_failure_alert": "STOPPED"}
     schedules = {s["name"]: s for s in repository["schedules"]}
     assert set(schedules) == {"daily_reconcile_schedule", "observe_sources_schedule"}
     assert schedules["observe_sources_schedule"]["scheduleState"]["status"] == "STOPPED"
