@@ -16,7 +16,14 @@ from ...schemas import DesignArrays, Designs, DesignSummaries, LatestProposals, 
 from ...store import release_moved_designs
 from ..resources import AuroraResource
 from ..retries import staging_failures
-from .project_set import addresses_rows, designs_rows, proposals_rows, summaries_and_arrays_rows
+from ..webhooks.resources import WebhookInboxResource
+from .project_set import (
+    addresses_rows,
+    designs_rows,
+    proposals_rows,
+    summaries_and_arrays_rows,
+    teach_design_projects,
+)
 from .staging import KEY_PREFIX, KINDS, OWNERS, PARTITION_METADATA, STAGING_ASSET_ARGS, TYPES, quarantine_check, stage
 
 
@@ -31,9 +38,11 @@ def project_addresses(context: dg.AssetExecutionContext, aurora: AuroraResource,
 
 @dg.asset(**STAGING_ASSET_ARGS, key_prefix=KEY_PREFIX, owners=OWNERS, metadata=PARTITION_METADATA, kinds=KINDS,
           check_specs=[quarantine_check("designs")], dagster_type=TYPES[Designs])
-def designs(context: dg.AssetExecutionContext, aurora: AuroraResource, duckdb: DuckDBResource):
+def designs(context: dg.AssetExecutionContext, aurora: AuroraResource, duckdb: DuckDBResource,
+            webhook_inbox: WebhookInboxResource):
     """Every design of each project, with system size in kW (Aurora reports watts). A design moved
-    to one of these projects in Aurora leaves its old project's staged rows."""
+    to one of these projects in Aurora leaves its old project's staged rows. The webhook inbox learns
+    each design's project (a simulation event then costs no lookup)."""
     with staging_failures():
         table = designs_rows(aurora.client, context.partition_keys)
         for event in stage(context, duckdb, table):
@@ -42,6 +51,7 @@ def designs(context: dg.AssetExecutionContext, aurora: AuroraResource, duckdb: D
                     duckdb, context.partition_keys, list(event.value["design_id"])
                 ):
                     context.log.info(f"design {design_id} moved from project {old_project}: its old rows were dropped")
+                teach_design_projects(context.log, webhook_inbox.inbox, event.value)
             yield event
 
 

@@ -23,7 +23,8 @@ from ..partitions import MAX_RUNTIME_TAG, TRIGGER_TAG, projects_partitions
 from ..resources import AuroraResource
 from ..retries import STEP_RETRY, staging_failures
 from .checks import duplicate_designs
-from .project_set import StagedProjects, stage_projects
+from ..webhooks.resources import WebhookInboxResource
+from .project_set import StagedProjects, stage_projects, teach_design_projects
 from .staging import DUCKDB_POOL, KINDS, MAX_QUARANTINE_FRACTION, OWNERS, log_problems, run_scope, staging_key
 
 EVENT_GROUP = "aurora_events"
@@ -63,7 +64,7 @@ class ChangedProjectsConfig(dg.Config):
     ],
 )
 def changed_projects(context: dg.AssetExecutionContext, config: ChangedProjectsConfig, aurora: AuroraResource,
-                     duckdb: DuckDBResource):
+                     duckdb: DuckDBResource, webhook_inbox: WebhookInboxResource):
     """The projects a webhook or design-request tick found changed, staged in one run (any set of projects,
     not only a contiguous range): fetch, validate, quarantine, write DuckDB in one transaction, and record a
     materialization of each partitioned staging asset for each project's partition."""
@@ -79,6 +80,7 @@ def changed_projects(context: dg.AssetExecutionContext, config: ChangedProjectsC
         staged = stage_projects(ids, aurora.client, duckdb, context.run.run_id)
     for design_id, old_project in staged.moved_designs:
         context.log.info(f"design {design_id} moved from project {old_project}: its old rows were dropped")
+    teach_design_projects(context.log, webhook_inbox.inbox, staged.table("designs").valid)
     yield from partition_materializations(context, staged)
     passed = all(table.passed for table in staged.tables)
     yield dg.MaterializeResult(

@@ -26,6 +26,7 @@ from dataclasses import dataclass, field
 from typing import Sequence
 
 import pandas as pd
+import sqlalchemy as sa
 from dagster_duckdb import DuckDBResource
 
 from ...clients import AuroraClient
@@ -189,3 +190,16 @@ def stage_projects(project_ids: Sequence[str], client: AuroraClient, duckdb: Duc
     tables = fetch_projects(client, ids)
     moved = write_projects(duckdb, ids, tables, run_id)
     return StagedProjects(ids, tables, moved)
+
+
+def teach_design_projects(log, inbox, designs: pd.DataFrame) -> None:
+    """Tell the webhook inbox (``webhooks.inbox.Inbox``) the project of every design just staged,
+    so the webhook sensor resolves a simulation event for one of them without asking Aurora.
+    Best effort: the inbox is an accelerator here, so a failure is logged and staging goes on."""
+    if not len(designs):
+        return
+    try:
+        inbox.remember_designs(dict(zip(designs["design_id"], designs["project_id"])), overwrite=True)
+    except (sa.exc.SQLAlchemyError, OSError) as exc:
+        log.warning(f"could not record the designs' projects in the webhook inbox ({type(exc).__name__}); "
+                    "webhook events about them will look their project up in Aurora")
