@@ -39,10 +39,12 @@ def test_dg_list_defs_shows_the_designed_layout():
     listed = json.loads(result.stdout)
     assets = {a["asset_key"] for a in listed["assets"]}
     assert assets == {"aurora/project_addresses", "aurora/designs", "aurora/latest_proposals",
-                      "aurora/design_summaries", "aurora/design_arrays", "quickbase/designs_export"}
+                      "aurora/design_summaries", "aurora/design_arrays", "quickbase/designs_export",
+                      "aurora/changed_projects"}
     assert all(a["description"] and a["owners"] == [{"team": "integrations"}] for a in listed["assets"])
-    assert all(c["description"] for c in listed["asset_checks"]) and len(listed["asset_checks"]) == 7
-    assert {j["name"] for j in listed["jobs"]} == {"aurora_quickbase_sync", "quickbase_export_only"}
+    assert all(c["description"] for c in listed["asset_checks"]) and len(listed["asset_checks"]) == 9
+    assert {j["name"] for j in listed["jobs"]} == {"aurora_quickbase_sync", "aurora_event_sync",
+                                                   "quickbase_export_only"}
     assert {s["name"] for s in listed["schedules"]} == {"daily_reconcile_schedule"}
     assert {s["name"] for s in listed["sensors"]} == {"design_request_sensor", "project_discovery_sensor",
                                                       "aurora_webhook_sensor"}

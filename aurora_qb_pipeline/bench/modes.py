@@ -35,13 +35,15 @@ MODES = ("incremental", "naive")
 CHANGED_FRACTION = 0.01
 
 
-def change_designs(sandbox: Sandbox, seed: int, into: dict[str, Any]) -> StepAction:
+def change_designs(sandbox: Sandbox, seed: int, into: Optional[dict[str, Any]] = None) -> StepAction:
     """Designers change 1% of the designs; accepted design requests are recorded for them. What
     changed, and when, goes into ``into`` (for the step's latency and needed requests)."""
 
+    record = {} if into is None else into
+
     def run() -> dict[str, Any]:
-        into["changed_at"] = time.time()
-        changed = into["changed"] = sandbox.aurora.mutate(CHANGED_FRACTION, seed=seed + 1)
+        record["changed_at"] = time.time()
+        changed = record["changed"] = sandbox.aurora.mutate(CHANGED_FRACTION, seed=seed + 1)
         time.sleep(0.01)  # later design requests must carry a later timestamp than the sensor's watermark
         return {"changed_designs": len(changed["changed_design_ids"]), "changed_projects": len(changed["project_ids"])}
 
