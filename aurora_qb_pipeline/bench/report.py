@@ -71,14 +71,8 @@ def format_table(report: dict[str, Any]) -> str:
     ]
     for name, result in modes.items():
         for step in result.get("steps", []):
-            detail = step["detail"]
-            if detail.get("latency_p50_s") is not None:
-                lines.append(
-                    f"{name} / {step['label'].strip()}: change -> Quickbase record {detail['latency_p50_s']:.2f} s "
-                    f"median, {detail['latency_max_s']:.2f} s max over {detail['records_current']} record(s) "
-                    f"(all {detail['webhook_deliveries']} deliveries in the inbox after "
-                    f"{detail['all_delivered_after_s']:.2f} s; plus up to the sensor interval, "
-                    f"{detail['sensor_interval_s']} s, in production)")
+            lines += step_notes(name, step)
+    lines += goal_lines(modes.get("incremental"))
     for name, result in modes.items():
         if "error" in result:
             lines.append(f"{name}: {result['error']}")
@@ -86,3 +80,45 @@ def format_table(report: dict[str, Any]) -> str:
             lines.append(f"{name}: {result['data']}; RSS after setup {result['rss_after_setup_mb']:.0f} MB, "
                          f"max {result['max_rss_mb']:.0f} MB")
     return "\n".join(lines)
+
+
+def step_notes(mode: str, step: dict[str, Any]) -> list[str]:
+    """Latency and Aurora requests against what the changed designs need, for the 1%-changed steps."""
+    detail, lines = step["detail"], []
+    where = f"{mode} / {step['label'].strip()}"
+    if detail.get("latency_p50_s") is not None:
+        delivered = (f" (all {detail['webhook_deliveries']} deliveries in the inbox after "
+                     f"{detail['all_delivered_after_s']:.2f} s; plus up to the sensor interval, "
+                     f"{detail['sensor_interval_s']} s, in production)" if "webhook_deliveries" in detail else
+                     " (plus up to the sensor interval in production)")
+        lines.append(f"{where}: change -> Quickbase record {detail['latency_p50_s']:.2f} s median, "
+                     f"{detail['latency_max_s']:.2f} s max over {detail['records_current']} record(s){delivered}")
+    if detail.get("aurora_needed"):
+        lines.append(f"{where}: {step['aurora_requests']} Aurora requests for {detail['aurora_needed']} needed "
+                     f"({detail['aurora_needed_staging']} staging the changed projects + "
+                     f"{detail['aurora_needed_resolution']} resolving events): "
+                     f"{step['aurora_requests'] / detail['aurora_needed']:.3f} x")
+    return lines
+
+
+def goal_lines(result: dict[str, Any] | None) -> list[str]:
+    """Issue 9's goals for the webhook step, checked on this run's figures."""
+    if not result or "steps" not in result:
+        return []
+    steps = {s["key"]: s for s in result["steps"]}
+    hook, quiet = steps.get("rerun_1pct_webhooks"), steps.get("rerun_unchanged")
+    if hook is None:
+        return []
+    needed = hook["detail"].get("aurora_needed") or 0
+    ratio = hook["aurora_requests"] / needed if needed else None
+    goals = [
+        ("at most 2 upserts", hook["upsert_requests"] <= 2, str(hook["upsert_requests"])),
+        ("at most 2 runs", hook["detail"].get("runs", 99) <= 2, str(hook["detail"].get("runs"))),
+        ("Aurora requests within 5% of what the changed designs need", ratio is not None and ratio <= 1.05,
+         "-" if ratio is None else f"{ratio:.3f} x"),
+    ]
+    if quiet is not None:
+        goals.append(("no-change rerun: 0 Quickbase requests", quiet["quickbase_requests"] == 0,
+                      str(quiet["quickbase_requests"])))
+    return ["goals (webhook step): " + "; ".join(f"{name}: {got} {'met' if ok else 'NOT MET'}"
+                                                  for name, ok, got in goals)]

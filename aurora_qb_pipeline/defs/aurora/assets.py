@@ -1,9 +1,11 @@
 """Aurora staging assets: one dynamic partition per Aurora project, staged in DuckDB.
 
 Every asset fetches what it needs for the projects of its run (one project, or a whole range
-when a backfill runs as a single run), validates the rows with its pandera schema, sets the
-rows that fail aside in ``ops.quarantine`` with the reason, and hands the rest to the DuckDB
-IO manager (schema ``staging``), which replaces exactly those projects' rows (``partition_expr``).
+when a backfill runs as a single run) with the table functions of :mod:`.project_set` (shared
+with the event path, which stages an explicit project set in one run), validates the rows with
+its pandera schema, sets the rows that fail aside in ``ops.quarantine`` with the reason, and
+hands the rest to the DuckDB IO manager (schema ``staging``), which replaces exactly those
+projects' rows (``partition_expr``). Each partition's materialization carries its own row counts.
 """
 
 import dagster as dg
@@ -12,58 +14,45 @@ from dagster_duckdb import DuckDBResource
 
 from ...schemas import DesignArrays, Designs, DesignSummaries, LatestProposals, ProjectAddresses
 from ...store import release_moved_designs
-from ...transform import design_rows, project_address_row, proposal_row
-from ...validation import summaries_and_arrays
 from ..resources import AuroraResource
 from ..retries import staging_failures
-from .staging import (
-    KEY_PREFIX,
-    KINDS,
-    OWNERS,
-    PARTITION_METADATA,
-    STAGING_ASSET_ARGS,
-    TYPES,
-    ApiStatsDelta,
-    Fetched,
-    describe_design,
-    describe_project,
-    design_keys,
-    fetch_and_stage,
-    fetch_each,
-    quarantine_check,
-    stage,
+from ..webhooks.resources import WebhookInboxResource
+from .project_set import (
+    addresses_rows,
+    designs_rows,
+    proposals_rows,
+    summaries_and_arrays_rows,
+    teach_design_projects,
 )
+from .staging import KEY_PREFIX, KINDS, OWNERS, PARTITION_METADATA, STAGING_ASSET_ARGS, TYPES, quarantine_check, stage
 
 
 @dg.asset(**STAGING_ASSET_ARGS, key_prefix=KEY_PREFIX, owners=OWNERS, metadata=PARTITION_METADATA, kinds=KINDS,
           check_specs=[quarantine_check("project_addresses")], dagster_type=TYPES[ProjectAddresses])
 def project_addresses(context: dg.AssetExecutionContext, aurora: AuroraResource, duckdb: DuckDBResource):
     """Customer and site address of each Aurora project, state/region names resolved with ISO 3166-2."""
-    client = aurora.client
-    yield from fetch_and_stage(
-        context, duckdb, client, "project_addresses", ProjectAddresses, "project_id",
-        context.partition_keys, client.get_project, describe_project,
-        lambda pid, project: [project_address_row(pid, project)],
-    )
+    with staging_failures():
+        table = addresses_rows(aurora.client, context.partition_keys)
+        yield from stage(context, duckdb, table)
 
 
 @dg.asset(**STAGING_ASSET_ARGS, key_prefix=KEY_PREFIX, owners=OWNERS, metadata=PARTITION_METADATA, kinds=KINDS,
           check_specs=[quarantine_check("designs")], dagster_type=TYPES[Designs])
-def designs(context: dg.AssetExecutionContext, aurora: AuroraResource, duckdb: DuckDBResource):
+def designs(context: dg.AssetExecutionContext, aurora: AuroraResource, duckdb: DuckDBResource,
+            webhook_inbox: WebhookInboxResource):
     """Every design of each project, with system size in kW (Aurora reports watts). A design moved
-    to one of these projects in Aurora leaves its old project's staged rows."""
-    client = aurora.client
-    for event in fetch_and_stage(
-        context, duckdb, client, "designs", Designs, "design_id",
-        context.partition_keys, client.list_designs, describe_project,
-        design_rows,
-    ):
-        if isinstance(event, dg.Output):
-            for design_id, old_project in release_moved_designs(
-                duckdb, context.partition_keys, list(event.value["design_id"])
-            ):
-                context.log.info(f"design {design_id} moved from project {old_project}: its old rows were dropped")
-        yield event
+    to one of these projects in Aurora leaves its old project's staged rows. The webhook inbox learns
+    each design's project (a simulation event then costs no lookup)."""
+    with staging_failures():
+        table = designs_rows(aurora.client, context.partition_keys)
+        for event in stage(context, duckdb, table):
+            if isinstance(event, dg.Output):
+                for design_id, old_project in release_moved_designs(
+                    duckdb, context.partition_keys, list(event.value["design_id"])
+                ):
+                    context.log.info(f"design {design_id} moved from project {old_project}: its old rows were dropped")
+                teach_design_projects(context.log, webhook_inbox.inbox, event.value)
+            yield event
 
 
 @dg.asset(**STAGING_ASSET_ARGS, key_prefix=KEY_PREFIX, owners=OWNERS, metadata=PARTITION_METADATA, kinds=KINDS,
@@ -73,12 +62,9 @@ def latest_proposals(
     context: dg.AssetExecutionContext, aurora: AuroraResource, duckdb: DuckDBResource, designs: pd.DataFrame
 ):
     """The default (latest) proposal of each design: link and last update. Designs without one have no row."""
-    client = aurora.client
-    yield from fetch_and_stage(
-        context, duckdb, client, "latest_proposals", LatestProposals, "design_id",
-        design_keys(designs), lambda key: client.get_default_proposal(key[1]), describe_design,
-        lambda key, proposal: [proposal_row(key[0], key[1], proposal)] if proposal is not None else [],
-    )
+    with staging_failures():
+        table = proposals_rows(aurora.client, designs)
+        yield from stage(context, duckdb, table)
 
 
 @dg.multi_asset(
@@ -104,15 +90,7 @@ def design_summaries_and_arrays(
 ):
     """Fetches each design's summary once and stages it twice: condensed (design_summaries) and
     per array (design_arrays)."""
-    client = aurora.client
     with staging_failures():
-        stats = ApiStatsDelta(client)
-        found, failures = fetch_each(
-            client, design_keys(designs), lambda k: client.get_design_summary(k[1]), describe_design
-        )
-        summaries, arrays = summaries_and_arrays(found)
-        api = stats()
-        yield from stage(context, duckdb, "design_summaries", DesignSummaries, Fetched(failures=failures),
-                         "design_id", api, output_name="design_summaries", checked=summaries)
-        yield from stage(context, duckdb, "design_arrays", DesignArrays, Fetched(), "design_id", {},
-                         output_name="design_arrays", checked=arrays)
+        summaries, arrays = summaries_and_arrays_rows(aurora.client, designs)
+        yield from stage(context, duckdb, summaries, output_name="design_summaries")
+        yield from stage(context, duckdb, arrays, output_name="design_arrays")

@@ -17,6 +17,7 @@ from ...export import ExportStopped, load_candidates, mapping_for, plan_export, 
 from ...export_send import BatchLimits, check_landed, send
 from ...mapping import MappingError
 from ...store import HoldPolicy
+from ..aurora.changed import CHANGED_PROJECTS_KEY
 from ..aurora.staging import DUCKDB_POOL, OWNERS, staging_key
 from ..partitions import DAILY_RECONCILE_TRIGGER, TRIGGER_TAG
 from ..resources import QuickbaseResource
@@ -65,7 +66,9 @@ def _hold_policy(value: str) -> HoldPolicy:
 
 @dg.asset(
     key=EXPORT_KEY,
-    deps=[staging_key(name) for name in ("project_addresses", "designs", "latest_proposals", "design_summaries")],
+    # the event path's run stages through aurora/changed_projects; range runs through the staging assets
+    deps=[*(staging_key(name) for name in ("project_addresses", "designs", "latest_proposals", "design_summaries")),
+          CHANGED_PROJECTS_KEY],
     group_name=EXPORT_GROUP,
     pool=DUCKDB_POOL,
     owners=OWNERS,
