@@ -14,6 +14,7 @@ import dagster as dg
 
 from .defs.aurora.schedules import build_schedules
 from .defs.aurora.sensors import SensorTuning, build_sensors
+from .defs.opportunities.sensors import build_opportunities_sensors
 from .defs.resources import build_resources
 from .defs.webhooks.sensors import WebhookTuning, build_webhook_sensors
 from .settings import Settings
@@ -32,7 +33,8 @@ def build_definitions(
             # run worker's process: they take turns on the duckdb pool anyway, and the worker
             # record (defs/run_worker.py) names the one process that executes the run
             executor=dg.in_process_executor,
-            sensors=build_sensors(settings, tuning) + build_webhook_sensors(settings, webhook_tuning),
+            sensors=build_sensors(settings, tuning) + build_webhook_sensors(settings, webhook_tuning)
+            + build_opportunities_sensors(settings),
             schedules=build_schedules(settings),
             resources=resources if resources is not None else build_resources(settings),
         ),

@@ -36,6 +36,7 @@ QB_PROD_URL = "https://api.quickbase.com"
 
 # name of each secret's environment variable (read by Dagster through dg.EnvVar)
 SECRET_VARIABLES = ("AURORA_TENANT_ID", "AURORA_API_TOKEN", "QB_REALM_HOSTNAME", "QB_USER_TOKEN", "QB_TABLE_ID")
+OPPORTUNITIES_TABLE_VARIABLE = "QB_OPPORTUNITIES_TABLE_ID"  # a secret like QB_TABLE_ID (issue 14)
 WEBHOOK_SECRET_VARIABLE = "AURORA_QB_WEBHOOK_SECRET"
 """The shared secret Aurora's webhook deliveries carry. Only the receiver and ``aurora-qb webhooks
 subscribe`` read it (:func:`webhook_secret_from_env`); Dagster never needs it."""
@@ -128,7 +129,25 @@ class Settings(BaseSettings):
         description="Where Aurora reaches the webhook receiver (default of `webhooks subscribe --public-url`).",
     )
 
-    @field_validator("automation_running", mode="before")
+    opportunities_sync: bool = Field(
+        False, alias="AURORA_QB_OPPORTUNITIES",
+        description="Quickbase opportunities create Aurora projects (the opportunities sensor is built; "
+        "QB_OPPORTUNITIES_TABLE_ID names the table).",
+    )
+    opportunities_interval_s: int = Field(
+        60, alias="AURORA_QB_OPPORTUNITIES_INTERVAL_S", ge=5, description="Opportunities sensor interval, seconds."
+    )
+    opportunity_mapping_file: Optional[Path] = Field(
+        None, alias="AURORA_QB_OPPORTUNITY_MAPPING",
+        description="Opportunity field mapping (default: the packaged config/opportunity_mapping.yaml).",
+    )
+    opportunity_buttons: bool = Field(
+        False, alias="AURORA_QB_OPPORTUNITY_BUTTONS",
+        description="Write the signed button URLs' signatures into opportunities (the runs then read "
+        "AURORA_QB_WEBHOOK_SECRET through dg.EnvVar).",
+    )
+
+    @field_validator("automation_running", "opportunities_sync", "opportunity_buttons", mode="before")
     @classmethod
     def _running(cls, value: Any) -> Any:
         if isinstance(value, str):  # AURORA_QB_AUTOMATION=running (or true/1)
@@ -258,6 +277,8 @@ class Credentials:
     quickbase_realm_hostname: str
     quickbase_user_token: str
     quickbase_table_id: str
+    quickbase_opportunities_table_id: Optional[str] = None  # QB_OPPORTUNITIES_TABLE_ID (issue 14)
+    webhook_secret: Optional[str] = None  # AURORA_QB_WEBHOOK_SECRET: signs the opportunity buttons
 
     @classmethod
     def from_env(cls, environ: Optional[Mapping[str, str]] = None) -> "Credentials":
@@ -267,7 +288,9 @@ class Credentials:
         missing = [name for name in SECRET_VARIABLES if not environ.get(name)]
         if missing:
             raise KeyError(f"not set: {', '.join(missing)}")
-        return cls(*(str(environ[name]) for name in SECRET_VARIABLES))
+        return cls(*(str(environ[name]) for name in SECRET_VARIABLES),
+                   quickbase_opportunities_table_id=environ.get(OPPORTUNITIES_TABLE_VARIABLE) or None,
+                   webhook_secret=environ.get(WEBHOOK_SECRET_VARIABLE) or None)
 
     def values(self) -> list[str]:
         return [self.aurora_tenant_id, self.aurora_api_token, self.quickbase_realm_hostname,
