@@ -52,9 +52,9 @@ def _recover(instance: dg.DagsterInstance) -> list[Finding]:
 
 
 def _execute(defs: dg.Definitions, instance: dg.DagsterInstance, tags: dict[str, str], job_name: Optional[str],
-             log_level: str) -> dg.ExecuteInProcessResult:
+             log_level: str, run_config: Optional[dict] = None) -> dg.ExecuteInProcessResult:
     job = defs.resolve_job_def(job_name or aurora_quickbase_sync.name)
-    run_config = {"loggers": {"console": {"config": {"log_level": log_level}}}}
+    run_config = {**(run_config or {}), "loggers": {"console": {"config": {"log_level": log_level}}}}
     return job.execute_in_process(instance=instance, tags=tags, run_config=run_config, raise_on_error=False)
 
 
@@ -64,10 +64,11 @@ def run_job(
     tags: dict[str, str],
     job_name: Optional[str] = None,
     log_level: str = "WARNING",
+    run_config: Optional[dict] = None,
 ) -> dg.ExecuteInProcessResult:
     """Execute a job in this process, first recovering from runs that died (``recovery.py``)."""
     _recover(instance)
-    return _execute(defs, instance, tags, job_name, log_level)
+    return _execute(defs, instance, tags, job_name, log_level, run_config)
 
 
 def recover_and_retry(
@@ -110,5 +111,6 @@ def tick(
     outcome = TickOutcome(result.cursor or cursor, runs=retries)
     outcome.new_partitions = apply_partition_requests(instance, result.dynamic_partitions_requests)
     for request in result.run_requests or []:
-        outcome.runs.append(run_job(defs, instance, dict(request.tags)))
+        run_config = request.run_config if isinstance(request.run_config, dict) else None
+        outcome.runs.append(run_job(defs, instance, dict(request.tags), request.job_name, run_config=run_config))
     return outcome

@@ -56,6 +56,7 @@ class Sandbox:
             "QB_USER_TOKEN": str(self.quickbase.token),
             "QB_TABLE_ID": str(self.quickbase.table_id),
             "QB_APP_ID": str(self.quickbase.app_id),
+            "QB_OPPORTUNITIES_TABLE_ID": str(self.quickbase.opportunities_table_id),
             "AURORA_QB_TIME_SCALE": repr(self.time_scale),
         }
 

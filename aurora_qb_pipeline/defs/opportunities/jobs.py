@@ -23,6 +23,7 @@ class OpportunitiesConfig(dg.Config):
     description="Reads the given Quickbase opportunities, creates an Aurora project for each that is ready and "
     "not linked yet (looked up by external_provider_id first after an interrupted attempt), requests a design "
     "when configured, and writes Aurora Project ID, Design Request ID, status or error back.",
+    out=dg.Out(dg.Nothing, description="Outcome per opportunity in the metadata."),
     retry_policy=dg.RetryPolicy(max_retries=3, delay=5, backoff=dg.Backoff.EXPONENTIAL),
 )
 def create_aurora_projects(context: dg.OpExecutionContext, config: OpportunitiesConfig, aurora: AuroraResource,

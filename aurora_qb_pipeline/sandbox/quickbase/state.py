@@ -87,6 +87,7 @@ class QuickbaseState(SandboxState):
         self.app_id: Optional[str] = None
         self.table_id: Optional[str] = None
         self.token: Optional[str] = None
+        self.opportunities_table_id: Optional[str] = None
         self._ids = random.Random(f"quickbase-sandbox:{seed}")
         self._token_count = 0
 
@@ -110,6 +111,9 @@ class QuickbaseState(SandboxState):
         state.update_field(table.id, DESIGN_ID_FIELD, unique=True, required=True)
         state.app_id, state.table_id = app.id, table.id
         state.token = state.add_token([app.id])
+        from .opportunities import add_opportunities_table  # after the token: earlier ids stay as they were
+
+        state.opportunities_table_id = add_opportunities_table(state, app.id, table.id)
         return state
 
     # -- settings ------------------------------------------------------------------------------
