@@ -132,6 +132,17 @@ class OpportunityStore:
         """End the attempt (``values``: its outcome)."""
         self.update(record_id, token, claim=None, claimed_at=None, **values)
 
+    def unfinished(self, now: Optional[float] = None, max_attempts: int = 10) -> list[str]:
+        """Opportunities an attempt began and did not finish (it failed, or its process died and
+        its claim is older than the lease): the sensor hands them to the next run."""
+        now = time.time() if now is None else now
+        query = sa.select(sync_rows.c.record_id).where(
+            sync_rows.c.state.in_(["claimed", "project_created", "requested"]),
+            sync_rows.c.attempts < max_attempts,
+            sa.or_(sync_rows.c.claim.is_(None), sync_rows.c.claimed_at < now - self.lease_s))
+        with self.engine.begin() as conn:
+            return [r for (r,) in conn.execute(query)]
+
     # --- button clicks ------------------------------------------------------------------------
     def queue(self, record_id: str, action: str, now: Optional[float] = None) -> int:
         with self.engine.begin() as conn:

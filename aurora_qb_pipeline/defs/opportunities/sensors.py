@@ -46,8 +46,10 @@ class OpportunityCursor:
         return json.dumps(asdict(self), sort_keys=True)
 
 
-def _run_key(ids: list[str], clicked: list[str], cursor: OpportunityCursor) -> str:
-    digest = hashlib.sha256(json.dumps([sorted(ids), sorted(clicked)]).encode()).hexdigest()[:16]
+def _run_key(ids: list[str], clicked: list[str], cursor: OpportunityCursor, attempts: int) -> str:
+    """Stable for the same input (a replayed tick launches nothing twice); ``attempts`` (of the
+    unfinished ones) moves with every attempt, so a resumed opportunity gets a new run."""
+    digest = hashlib.sha256(json.dumps([sorted(ids), sorted(clicked), attempts]).encode()).hexdigest()[:16]
     return f"opportunities:{cursor.modified_since}:{cursor.request_id}:{digest}"
 
 
@@ -82,14 +84,17 @@ def build_opportunities_sensor(settings: Settings) -> dg.SensorDefinition:
             stamped = stamp_signatures(OpportunitySync(None, opps, fields, store, None, opportunities.button_secret))
         runs: list[dg.RunRequest] = []
         partition_requests = []
-        ids = sorted({o.record_id for o in ready} | set(create), key=int)
+        retry = store.unfinished()  # attempts that failed or died half way
+        attempts = sum(row.attempts for row in store.get(retry).values())
+        ids = sorted({o.record_id for o in ready} | set(create) | set(retry), key=int)
         if found:
             cursor.modified_since = max([o.modified for o in found if o.modified] + [cursor.modified_since or ""])
         if clicks:
             cursor.request_id = clicks[-1].id
         if ids:
-            config = {"ops": {"create_aurora_projects": {"config": {"record_ids": ids, "clicked": sorted(set(create))}}}}
-            runs.append(dg.RunRequest(run_key=_run_key(ids, create, cursor), job_name=JOB_NAME, run_config=config,
+            clicked = sorted(set(create) | set(retry))  # tried again whatever their ready flag says now
+            config = {"ops": {"create_aurora_projects": {"config": {"record_ids": ids, "clicked": clicked}}}}
+            runs.append(dg.RunRequest(run_key=_run_key(ids, clicked, cursor, attempts), job_name=JOB_NAME, run_config=config,
                                       tags={TRIGGER_TAG: TRIGGER}))
         if sync_now:
             rows = store.get(sync_now)
@@ -100,7 +105,8 @@ def build_opportunities_sensor(settings: Settings) -> dg.SensorDefinition:
                 _, order, partition_requests = new_partitions_request(context.instance, sorted(linked))
                 runs += range_run_requests(order, sorted(linked), "opportunity_button", str(cursor.request_id), 10)
         summary = (f"{len(found)} ready opportunit(ies) changed, {len(unchanged)} unchanged since an error; "
-                   f"{len(create)} create click(s), {len(sync_now)} sync click(s); {stamped} signed")
+                   f"{len(create)} create click(s), {len(sync_now)} sync click(s); {len(retry)} unfinished attempt(s) "
+                   f"resumed; {stamped} signed")
         context.log.info(summary)
         if not runs:
             context.update_cursor(cursor.dump())
