@@ -267,6 +267,12 @@ def webhook_secret_from_env(environ: Optional[Mapping[str, str]] = None) -> Opti
     return SecretStr(value)
 
 
+def opportunities_table_from_env(environ: Optional[Mapping[str, str]] = None) -> Optional[str]:
+    """The opportunities table id (``QB_OPPORTUNITIES_TABLE_ID``), or None: the receiver serves the
+    opportunity buttons only when it is set."""
+    return ((os.environ if environ is None else environ).get(OPPORTUNITIES_TABLE_VARIABLE) or "").strip() or None
+
+
 @dataclass(frozen=True)
 class Credentials:
     """Secret values given explicitly (sandbox, tests, benchmark). In production there are none:

@@ -179,12 +179,20 @@ def create_receiver_app(inbox: Inbox, secrets: Sequence[str], routes: Sequence[B
 def app_from_environment() -> Starlette:
     """uvicorn's factory for ``aurora-qb webhooks serve`` (each worker process calls it):
     the inbox from the settings, the secret from ``AURORA_QB_WEBHOOK_SECRET``."""
-    from ..settings import Settings, WEBHOOK_SECRET_VARIABLE, webhook_secret_from_env
+    from ..settings import Settings, WEBHOOK_SECRET_VARIABLE, opportunities_table_from_env, webhook_secret_from_env
 
     secret = webhook_secret_from_env()
     if secret is None:
         raise SystemExit(f"{WEBHOOK_SECRET_VARIABLE} is not set: the receiver never runs without a secret")
-    return create_receiver_app(Inbox(Settings.from_env().inbox_database_url), [secret.get_secret_value()])
+    url = Settings.from_env().inbox_database_url
+    routes: list[BaseRoute] = []
+    table = opportunities_table_from_env()
+    if table:  # the opportunity buttons (issue 14): signed per record and action, not by the shared secret
+        from ..opportunities.buttons import button_routes
+        from ..opportunities.store import OpportunityStore
+
+        routes = button_routes(OpportunityStore(url), table, [secret.get_secret_value()])
+    return create_receiver_app(Inbox(url), [secret.get_secret_value()], routes=routes)
 
 
 class ReceiverThread:
