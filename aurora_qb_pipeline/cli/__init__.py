@@ -1,7 +1,7 @@
 """``aurora-qb``: serve the sandbox, run the demo or the benchmark, recover crashed runs, install the test
 browser, serve the webhook receiver and manage Aurora's webhook subscriptions.
 
-One module per command group: ``sandbox``, ``demo``, ``recover``, ``browser``, ``webhooks``; the benchmark's options live
+One module per command group: ``sandbox``, ``demo``, ``recover``, ``browser``, ``webhooks``, ``quickbase``; the benchmark's options live
 with it (``aurora_qb_pipeline.bench``). Every option has a help text (``aurora-qb CMD --help``).
 """
 
@@ -13,7 +13,7 @@ import warnings
 from typing import Optional, Sequence
 
 from .. import bench
-from . import browser, demo, recover, sandbox, webhooks
+from . import browser, demo, quickbase, recover, sandbox, webhooks
 
 
 def build_parser() -> tuple[argparse.ArgumentParser, argparse.ArgumentParser]:
@@ -25,6 +25,7 @@ def build_parser() -> tuple[argparse.ArgumentParser, argparse.ArgumentParser]:
     recover.add_parser(sub)
     browser.add_parser(sub)
     webhooks.add_parser(sub)
+    quickbase.add_parser(sub)
     p = sub.add_parser("bench", help="benchmark the pipeline against the sandbox (see README)",
                        description=bench.DESCRIPTION)
     bench.add_arguments(p)
