@@ -132,6 +132,15 @@ class OpportunityStore:
         """End the attempt (``values``: its outcome)."""
         self.update(record_id, token, claim=None, claimed_at=None, **values)
 
+    def linked_projects(self, project_ids: Iterable[str]) -> set[str]:
+        """Those of ``project_ids`` the pipeline made for an opportunity."""
+        ids = [p for p in set(project_ids) if p]
+        if not ids:
+            return set()
+        with self.engine.begin() as conn:
+            rows = conn.execute(sa.select(sync_rows.c.project_id).where(sync_rows.c.project_id.in_(ids))).all()
+        return {r for (r,) in rows}
+
     def unfinished(self, now: Optional[float] = None, max_attempts: int = 10) -> list[str]:
         """Opportunities an attempt began and did not finish (it failed, or its process died and
         its claim is older than the lease): the sensor hands them to the next run."""

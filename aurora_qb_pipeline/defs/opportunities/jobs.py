@@ -1,9 +1,12 @@
 """``opportunities_to_aurora``: create Aurora projects (and design requests) for opportunities."""
 
 
+from typing import Optional
+
 import dagster as dg
 
 from ...clients import RateBudgetExhausted, TransientApiError
+from ...opportunities.presale import StageUpdate, apply_stage_updates
 from ...opportunities.sync import due, read_opportunities
 from ..resources import AuroraResource, QuickbaseResource
 from ..webhooks.resources import WebhookInboxResource
@@ -12,11 +15,20 @@ from .resources import OpportunitiesResource
 JOB_NAME = "opportunities_to_aurora"
 
 
+class StageUpdateConfig(dg.Config):
+    project_id: str
+    stage: str
+    agreement_id: Optional[str] = None
+    signed: bool = False
+
+
 class OpportunitiesConfig(dg.Config):
     record_ids: list[str] = []
     """Opportunities to act on (their current values are read again here)."""
     clicked: list[str] = []
     """Of those, the ones whose "Create in Aurora" button was used: the ready flag is not needed."""
+    stage_updates: list[StageUpdateConfig] = []
+    """Pre-sale stages Aurora reported for linked projects (agreement and project status webhooks)."""
 
 
 @dg.op(
@@ -40,12 +52,16 @@ def create_aurora_projects(context: dg.OpExecutionContext, config: Opportunities
         report = sync.run(todo)
     except (TransientApiError, RateBudgetExhausted):
         raise  # the step is retried; what was done is in the store
+    stages = apply_stage_updates(sync, [StageUpdate(**u.model_dump()) for u in config.stage_updates])
+    if stages:
+        context.log.info(f"pre-sale stages: {stages}")
     linked = len(found) - len(wanted)
     summary = {**dict(report.counts), "already linked or not ready": linked, "unchanged since error": len(unchanged)}
     context.log.info(f"opportunities: {summary}")
     return dg.Output(None, metadata={"outcomes": dg.MetadataValue.json(report.outcomes),
                                      "counts": dg.MetadataValue.json(summary),
-                                     "projects": dg.MetadataValue.json(report.projects)})
+                                     "projects": dg.MetadataValue.json(report.projects),
+                                     "stages": dg.MetadataValue.json(stages)})
 
 
 @dg.job(name=JOB_NAME, executor_def=dg.in_process_executor,

@@ -19,6 +19,7 @@ from typing import Optional
 import dagster as dg
 
 from ...clients.quickbase import quote
+from ...opportunities.presale import STAGE_EVENTS, stage_updates
 from ...opportunities.sync import due, read_opportunities, stamp_signatures
 from ...settings import Settings
 from ..aurora.sensors import sensor_status
@@ -26,6 +27,7 @@ from ..jobs import aurora_quickbase_sync
 from ..partitions import TRIGGER_TAG, new_partitions_request, range_run_requests
 from ..resources import QuickbaseResource
 from .jobs import JOB_NAME, opportunities_to_aurora
+from ..webhooks.resources import WebhookInboxResource
 from .resources import OpportunitiesResource
 
 SENSOR_NAME = "quickbase_opportunities_sensor"
@@ -36,6 +38,7 @@ TRIGGER = "opportunities"
 class OpportunityCursor:
     modified_since: Optional[str] = None
     request_id: int = 0
+    inbox_id: int = 0  # the last webhook inbox row read for pre-sale stages
 
     @classmethod
     def parse(cls, raw: Optional[str]) -> "OpportunityCursor":
@@ -50,7 +53,7 @@ def _run_key(ids: list[str], clicked: list[str], cursor: OpportunityCursor, atte
     """Stable for the same input (a replayed tick launches nothing twice); ``attempts`` (of the
     unfinished ones) moves with every attempt, so a resumed opportunity gets a new run."""
     digest = hashlib.sha256(json.dumps([sorted(ids), sorted(clicked), attempts]).encode()).hexdigest()[:16]
-    return f"opportunities:{cursor.modified_since}:{cursor.request_id}:{digest}"
+    return f"opportunities:{cursor.modified_since}:{cursor.request_id}:{cursor.inbox_id}:{digest}"
 
 
 def build_opportunities_sensor(settings: Settings) -> dg.SensorDefinition:
@@ -64,7 +67,7 @@ def build_opportunities_sensor(settings: Settings) -> dg.SensorDefinition:
         "opportunities_to_aurora run for them, and a sync run for 'Sync from Aurora now'.",
     )
     def quickbase_opportunities_sensor(context: dg.SensorEvaluationContext, quickbase: QuickbaseResource,
-                                       opportunities: OpportunitiesResource):
+                                       opportunities: OpportunitiesResource, webhook_inbox: WebhookInboxResource):
         cursor = OpportunityCursor.parse(context.cursor)
         opps = opportunities.table(quickbase.client)
         fields = opportunities.fields(quickbase.client)
@@ -82,6 +85,9 @@ def build_opportunities_sensor(settings: Settings) -> dg.SensorDefinition:
             from ...opportunities.sync import OpportunitySync
 
             stamped = stamp_signatures(OpportunitySync(None, opps, fields, store, None, opportunities.button_secret))
+        events = webhook_inbox.inbox.read(cursor.inbox_id, 2000, sources=["aurora"])
+        linked = store.linked_projects(r.params.get("project_id", "") for r in events if r.event in STAGE_EVENTS)
+        stages = stage_updates(events, linked)
         runs: list[dg.RunRequest] = []
         partition_requests = []
         retry = store.unfinished()  # attempts that failed or died half way
@@ -91,9 +97,13 @@ def build_opportunities_sensor(settings: Settings) -> dg.SensorDefinition:
             cursor.modified_since = max([o.modified for o in found if o.modified] + [cursor.modified_since or ""])
         if clicks:
             cursor.request_id = clicks[-1].id
-        if ids:
+        if events:
+            cursor.inbox_id = events[-1].id
+            webhook_inbox.inbox.mark_read(SENSOR_NAME, cursor.inbox_id)
+        if ids or stages:
             clicked = sorted(set(create) | set(retry))  # tried again whatever their ready flag says now
-            config = {"ops": {"create_aurora_projects": {"config": {"record_ids": ids, "clicked": clicked}}}}
+            config = {"ops": {"create_aurora_projects": {"config": {
+                "record_ids": ids, "clicked": clicked, "stage_updates": [asdict(u) for u in stages]}}}}
             runs.append(dg.RunRequest(run_key=_run_key(ids, clicked, cursor, attempts), job_name=JOB_NAME, run_config=config,
                                       tags={TRIGGER_TAG: TRIGGER}))
         if sync_now:
@@ -106,7 +116,7 @@ def build_opportunities_sensor(settings: Settings) -> dg.SensorDefinition:
                 runs += range_run_requests(order, sorted(linked), "opportunity_button", str(cursor.request_id), 10)
         summary = (f"{len(found)} ready opportunit(ies) changed, {len(unchanged)} unchanged since an error; "
                    f"{len(create)} create click(s), {len(sync_now)} sync click(s); {len(retry)} unfinished attempt(s) "
-                   f"resumed; {stamped} signed")
+                   f"resumed; {len(stages)} pre-sale stage(s); {stamped} signed")
         context.log.info(summary)
         if not runs:
             context.update_cursor(cursor.dump())
