@@ -86,7 +86,8 @@ def recover_and_retry(
             continue
         tags = {key: run.tags[key] for key in RETRIED_TAGS if key in run.tags}
         log.warning("running the projects of dead run %s again", run.run_id)
-        retries.append(_execute(defs, instance, {**tags, RETRY_OF_TAG: run.run_id}, run.job_name, log_level))
+        config = {k: v for k, v in (run.run_config or {}).items() if k != "loggers"}  # e.g. the opportunities
+        retries.append(_execute(defs, instance, {**tags, RETRY_OF_TAG: run.run_id}, run.job_name, log_level, config))
     return retries
 
 

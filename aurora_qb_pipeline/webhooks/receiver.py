@@ -17,8 +17,11 @@ password of HTTP basic authentication, or a ``token`` query parameter. It is com
 time (``hmac.compare_digest``) with each accepted secret (several during a rotation). Requests are
 logged by path and status only: query strings, which may carry the secret, never reach a log.
 
-Other endpoints that need the same secret (issue 14's buttons, issue 12's events) are added with
-``create_receiver_app(..., routes=[Route(path, authenticated(endpoint))])``.
+Other endpoints that need the same secret (issue 12's events) are added with
+``create_receiver_app(..., routes=[Route(path, authenticated(endpoint))])``. The opportunity
+buttons (issue 14, ``opportunities/buttons.py``) are added the same way but not wrapped: their
+URLs are readable by every Quickbase user, so each carries a signature valid for one record and
+one action instead of the secret.
 """
 
 from __future__ import annotations
