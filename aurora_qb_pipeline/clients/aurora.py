@@ -19,7 +19,8 @@ from typing import Any, Iterator, Optional
 
 from ..api_facts import AURORA_MAX_PER_PAGE, AURORA_RATE_LIMIT
 from .base import ApiClient, ClientOptions
-from .http import ApiSession, MalformedAnswerError, NotFoundError, TransientApiError
+from .errors import MalformedAnswerError, NotFoundError, TransientApiError
+from .http import ApiSession
 
 AURORA_CREDENTIALS = "AURORA_API_TOKEN / AURORA_TENANT_ID"
 
