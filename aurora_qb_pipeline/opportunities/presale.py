@@ -4,7 +4,10 @@ From the webhook inbox (read by the opportunities sensor as a consumer of its ow
 webhook sensor's reading is untouched): ``agreement_status_changed`` (``sent``, ``viewed``,
 ``signed``, ... -> Aurora Stage "agreement sent", "agreement viewed", "agreement signed") and
 ``project_status_changed`` (the tenant's own project statuses, e.g. "Proposal Sent", shown as
-they are). Only projects the pipeline made for an opportunity are followed (the store knows them).
+they are; when both come in one batch the project status wins: it is the tenant's sales stage).
+Events only say *that* something moved: the current agreement and project are read from Aurora
+when the run writes the stage, so deliveries out of order never move a stage back. Only projects
+the pipeline made for an opportunity are followed (the store knows them).
 
 Files: once the agreement is signed, its PDF (Aurora's asynchronous download job, then the signed
 URL) goes into the "Signed Agreement" file attachment field; the newest proposal PDF among the
@@ -28,32 +31,32 @@ STAGE_EVENTS = frozenset({"agreement_status_changed", "project_status_changed"})
 
 @dataclass(frozen=True)
 class StageUpdate:
+    """A linked project whose pre-sale stage moved: the agreement an event named (the newest) and
+    whether its project status changed. The values themselves are read from Aurora when the run
+    applies it: deliveries may arrive out of order, the objects' current state may not."""
+
     project_id: str
-    stage: str
     agreement_id: Optional[str] = None
-    signed: bool = False
+    project_status: bool = False
 
 
-def stage_of(event: str, status: str) -> str:
-    if event == "agreement_status_changed":
-        return f"agreement {status.replace('-', ' ').replace('_', ' ')}"
-    return status
+def agreement_stage(status: str) -> str:
+    return f"agreement {status.replace('-', ' ').replace('_', ' ')}"
 
 
 def stage_updates(rows: Iterable[InboxRow], linked_projects: set[str]) -> list[StageUpdate]:
-    """The newest stage per linked project among ``rows`` (a signature is kept once seen)."""
+    """One update per linked project among ``rows``."""
     latest: dict[str, StageUpdate] = {}
     for row in rows:
         project = row.params.get("project_id")
-        status = row.params.get("status")
-        if row.event not in STAGE_EVENTS or not project or project not in linked_projects or not status:
+        if row.event not in STAGE_EVENTS or not project or project not in linked_projects:
             continue
-        signed = row.event == "agreement_status_changed" and status == "signed"
-        agreement = row.params.get("agreement_id") or None
-        before = latest.get(project)
-        if before is not None and before.signed and not signed:  # keep the signed agreement to attach
-            agreement, signed = before.agreement_id, True
-        latest[project] = StageUpdate(project, stage_of(row.event, status), agreement, signed)
+        before = latest.get(project, StageUpdate(project))
+        if row.event == "agreement_status_changed":
+            latest[project] = StageUpdate(project, row.params.get("agreement_id") or before.agreement_id,
+                                          before.project_status)
+        else:
+            latest[project] = StageUpdate(project, before.agreement_id, True)
     return list(latest.values())
 
 
@@ -81,10 +84,17 @@ def apply_stage_updates(sync: OpportunitySync, updates: Iterable[StageUpdate]) -
             done[update.project_id] = "no opportunity linked"
             continue
         opp = found[0]
-        values: dict[str, Any] = {"stage": update.stage}
-        notes = [f"stage {update.stage!r}"]
-        if update.signed and update.agreement_id:
-            url = sync.aurora.agreement_download_url(update.agreement_id)
+        values: dict[str, Any] = {}
+        agreement = sync.aurora.get_agreement(update.agreement_id) if update.agreement_id else None
+        status = sync.aurora.get_project(update.project_id).get("status") if update.project_status else None
+        # the tenant's own project status is its sales stage; else the agreement's
+        if status:
+            values["stage"] = status
+        elif agreement is not None:
+            values["stage"] = agreement_stage(str(agreement.get("status")))
+        notes = [f"stage {values.get('stage')!r}"]
+        if agreement is not None and agreement.get("status") == "signed":
+            url = sync.aurora.agreement_download_url(agreement["id"])
             if url:
                 values["agreement_file"] = _file(*sync.aurora.download(url))
                 notes.append("signed agreement attached")

@@ -17,9 +17,8 @@ JOB_NAME = "opportunities_to_aurora"
 
 class StageUpdateConfig(dg.Config):
     project_id: str
-    stage: str
     agreement_id: Optional[str] = None
-    signed: bool = False
+    project_status: bool = False
 
 
 class OpportunitiesConfig(dg.Config):
