@@ -29,7 +29,7 @@ from typing import Any, Callable, Iterable, Optional
 from ..api_facts import QUICKBASE_DATE_MODIFIED_FIELD, QUICKBASE_RECORD_ID_FIELD
 from ..clients import AuroraClient, PermanentApiError, QuickbaseClient
 from ..clients.aurora import OutcomeUnknown
-from ..clients.quickbase import quote
+from ..clients.quickbase import KEYS_PER_QUERY, quote, where_equals_any
 from ..webhooks.inbox import Inbox
 from .buttons import sign
 from .mapping import OpportunityFields, describe
@@ -77,18 +77,19 @@ def ready_where(fields: OpportunityFields, modified_after: Optional[str] = None)
 def read_opportunities(opps: QuickbaseClient, fields: OpportunityFields, where: Optional[str] = None,
                        record_ids: Optional[Iterable[str]] = None) -> list[Opportunity]:
     """Opportunities matching ``where`` or with one of ``record_ids``, oldest change first."""
+    wheres: list[Optional[str]] = [where]
     if record_ids is not None:
         ids = [str(r) for r in record_ids]
-        if not ids:
-            return []
-        where = "OR".join("{%d.EX.%s}" % (QUICKBASE_RECORD_ID_FIELD, quote(r)) for r in ids)
+        wheres = [where_equals_any(QUICKBASE_RECORD_ID_FIELD, ids[i:i + KEYS_PER_QUERY])
+                  for i in range(0, len(ids), KEYS_PER_QUERY)]
     by_id = {v: k for k, v in fields.ids.items()}
     select = sorted(set(fields.select()) | {QUICKBASE_RECORD_ID_FIELD, QUICKBASE_DATE_MODIFIED_FIELD})
     found = []
-    for row in opps.query(select, where=where):
-        values = {by_id[int(fid)]: value for fid, value in row.items() if int(fid) in by_id}
-        found.append(Opportunity(str(row[str(QUICKBASE_RECORD_ID_FIELD)]),
-                                 row.get(str(QUICKBASE_DATE_MODIFIED_FIELD)), values))
+    for clause in wheres:
+        for row in opps.query(select, where=clause):
+            values = {by_id[int(fid)]: value for fid, value in row.items() if int(fid) in by_id}
+            found.append(Opportunity(str(row[str(QUICKBASE_RECORD_ID_FIELD)]),
+                                     row.get(str(QUICKBASE_DATE_MODIFIED_FIELD)), values))
     return sorted(found, key=lambda o: (o.modified or "", int(o.record_id)))
 
 
