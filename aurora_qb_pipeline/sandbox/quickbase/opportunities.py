@@ -1,7 +1,8 @@
 """The sandbox app's Opportunities table (SANDBOX SEEDING for issue 14): a CRM table the way a
 Quickbase customer would have built it, related to the designs table.
 
-``with_design_table`` adds it after the designs table and the token (so the ids seeded before it
+``with_design_table(..., opportunities=True)`` (what ``start_sandbox`` asks for) adds it after
+the designs table and the token (so the ids seeded before it
 stay as they were): the fields below, and the relationship "Opportunity" (the reference field in
 the designs table holds the opportunity's Record ID#). The button fields ("Create in Aurora",
 "Sync from Aurora now") are formula-URL fields that need the receiver's public URL, so they are

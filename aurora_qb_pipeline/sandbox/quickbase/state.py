@@ -93,9 +93,12 @@ class QuickbaseState(SandboxState):
 
     @classmethod
     def with_design_table(
-        cls, module_choices: list[str], seed: int = 0, config: Optional[SandboxConfig] = None
+        cls, module_choices: list[str], seed: int = 0, config: Optional[SandboxConfig] = None,
+        opportunities: bool = False,
     ) -> "QuickbaseState":
-        """A realm with one app, the "Aurora Designs" table and a token allowed on the app."""
+        """A realm with one app, the "Aurora Designs" table and a token allowed on the app; with
+        ``opportunities``, also the Opportunities table related to it (issue 14, see
+        :mod:`.opportunities`)."""
         state = cls(config, seed=seed)
         app = state.add_app("Aurora Solar Sync", "Designs synced from Aurora Solar.")
         table = state.add_table(
@@ -111,9 +114,10 @@ class QuickbaseState(SandboxState):
         state.update_field(table.id, DESIGN_ID_FIELD, unique=True, required=True)
         state.app_id, state.table_id = app.id, table.id
         state.token = state.add_token([app.id])
-        from .opportunities import add_opportunities_table  # after the token: earlier ids stay as they were
+        if opportunities:
+            from .opportunities import add_opportunities_table  # after the token: earlier ids stay as they were
 
-        state.opportunities_table_id = add_opportunities_table(state, app.id, table.id)
+            state.opportunities_table_id = add_opportunities_table(state, app.id, table.id)
         return state
 
     # -- settings ------------------------------------------------------------------------------
