@@ -42,11 +42,13 @@ def test_dg_list_defs_shows_the_designed_layout():
                       "aurora/design_summaries", "aurora/design_arrays", "quickbase/designs_export"}
     assert all(a["description"] and a["owners"] == [{"team": "integrations"}] for a in listed["assets"])
     assert all(c["description"] for c in listed["asset_checks"]) and len(listed["asset_checks"]) == 7
-    assert {j["name"] for j in listed["jobs"]} == {"aurora_quickbase_sync", "quickbase_export_only"}
+    assert {j["name"] for j in listed["jobs"]} == {"aurora_quickbase_sync", "quickbase_export_only",
+                                                   "opportunities_to_aurora"}  # issue 14
     assert {s["name"] for s in listed["schedules"]} == {"daily_reconcile_schedule"}
     assert {s["name"] for s in listed["sensors"]} == {"design_request_sensor", "project_discovery_sensor",
                                                       "aurora_webhook_sensor"}
-    assert {r["name"] for r in listed["resources"]} >= {"aurora", "quickbase", "duckdb", "io_manager", "webhook_inbox"}
+    assert {r["name"] for r in listed["resources"]} >= {"aurora", "quickbase", "duckdb", "io_manager", "webhook_inbox",
+                                                        "opportunities"}
 
 
 def test_settings_come_from_the_environment_only_through_from_env(monkeypatch):
