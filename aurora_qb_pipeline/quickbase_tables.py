@@ -26,6 +26,11 @@ Specs live in ``config/quickbase_tables/*.yaml``, one file per table group (``de
         parent: opportunities
         reference: Opportunity          # the reference field's label in the child
 
+Also understood (the site-survey spec's spelling): ``parent: {table: <key>, reference_field:
+<label>}`` on a table is a relationship to that parent; ``choices_from: <enum>`` fills ``choices``
+from ``api_facts.AURORA_SITE_SURVEY_ENUMS``; other keys (``key_field``, ``description`` of a
+field) are ignored here.
+
 A table spec may come in several files (``fields`` are merged by label). The plan is read-only:
 it lists what is missing and what conflicts (a field of another type is never changed; it is
 reported). :func:`apply_plan` carries it out; a second plan then finds nothing to do.
@@ -43,6 +48,7 @@ import yaml
 from .clients import QuickbaseClient
 
 RECEIVER_PLACEHOLDER = "{receiver_url}"
+_READS_BACK_AS = {"datetime": "timestamp"}  # a "datetime" field is created so and reads back as "timestamp"
 
 
 @dataclass
@@ -99,7 +105,15 @@ def load_specs(folder: Optional[Path] = None) -> Specs:
             spec.attributes.update({k: item[k] for k in ("single_record_name", "plural_record_name", "description")
                                     if item.get(k)})
             known = {f["label"].lower() for f in spec.fields}
+            parent = item.get("parent")  # the site-survey spec's way to name a relationship
+            if isinstance(parent, dict) and parent.get("table") and parent.get("reference_field"):
+                relationships.append({"child": item["key"], "parent": parent["table"],
+                                      "reference": parent["reference_field"]})
             for f in item.get("fields") or []:
+                if f.get("choices_from") and not f.get("choices"):
+                    from .api_facts import AURORA_SITE_SURVEY_ENUMS
+
+                    f = {**f, "choices": list(AURORA_SITE_SURVEY_ENUMS.get(f["choices_from"], ()))}
                 if not f.get("label") or not f.get("type"):
                     problems.append(f"{name}: table {item['key']}: every field needs a label and a type")
                 elif f["label"].lower() not in known:
@@ -200,7 +214,7 @@ def _plan_fields(plan: Plan, client: QuickbaseClient, spec: TableSpec, current: 
             plan.steps.append(Step(spec.name, "create field", f"{label} ({f['type']}{', ' if extra else ''}"
                                    f"{', '.join(extra)})", create_field))
             continue
-        if have["fieldType"] != f["type"]:
+        if _READS_BACK_AS.get(have["fieldType"], have["fieldType"]) != _READS_BACK_AS.get(f["type"], f["type"]):
             plan.conflicts.append(f"{spec.name}: field {label!r} is {have['fieldType']}, the spec says {f['type']}; "
                                   "change it in Quickbase (init never retypes a field)")
             continue

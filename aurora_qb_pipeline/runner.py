@@ -112,6 +112,6 @@ def tick(
     outcome = TickOutcome(result.cursor or cursor, runs=retries)
     outcome.new_partitions = apply_partition_requests(instance, result.dynamic_partitions_requests)
     for request in result.run_requests or []:
-        run_config = request.run_config if isinstance(request.run_config, dict) else None
-        outcome.runs.append(run_job(defs, instance, dict(request.tags), request.job_name, run_config=run_config))
+        job_name = request.job_name or (sensor.job_name if sensor.has_jobs else None)
+        outcome.runs.append(run_job(defs, instance, dict(request.tags), job_name, run_config=request.run_config))
     return outcome

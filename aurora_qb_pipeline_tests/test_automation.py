@@ -200,8 +200,10 @@ def test_a_large_batch_is_one_run_over_all_partitions(pipeline):
 def test_definitions_load_with_every_automation():
     defs = build_definitions(Settings(daily_cron="30 3 * * *", timezone="Europe/Berlin", automation_running=True))
     assert {s.name for s in defs.sensors} == {"design_request_sensor", "project_discovery_sensor",
-                                              "aurora_webhook_sensor"}
-    assert {s.name for s in defs.schedules} == {"daily_reconcile_schedule"}
+                                              "aurora_webhook_sensor", "site_survey_request_sensor",
+                                              "site_survey_completion_sensor", "run_failure_alert"}
+    assert {s.name for s in defs.schedules} == {"daily_reconcile_schedule", "observe_sources_schedule"}
+    assert all(s.default_status == dg.DefaultSensorStatus.RUNNING for s in defs.sensors)
     defs.resolve_job_def("aurora_quickbase_sync")
     dg.Definitions.validate_loadable(defs)
     schedule = defs.resolve_schedule_def("daily_reconcile_schedule")

@@ -31,6 +31,7 @@ from ..settings import (
 from ..store import STAGING_SCHEMA, HoldPolicy
 from .storage import AtomicDuckDBPandasIOManager, PipelineDuckDB
 from .opportunities.resources import OpportunitiesResource
+from .alerts import alert_webhook_resource
 from .webhooks.resources import WebhookInboxResource
 
 
@@ -182,10 +183,14 @@ def opportunities_resource(settings: Settings, credentials: Optional[Credentials
 def build_resources(settings: Settings, credentials: Optional[Credentials] = None) -> dict[str, Any]:
     """Every resource of the code location. ``credentials`` None: each secret is a ``dg.EnvVar``
     (production, ``dagster dev``); given: explicit values (sandbox, tests, benchmark)."""
+    from .site_surveys.resources import site_survey_resource  # it builds on this module
+
     return {
         "aurora": aurora_resource(settings, credentials),
         "quickbase": quickbase_resource(settings, credentials),
         **storage_resources(settings.duckdb_file),
         "webhook_inbox": WebhookInboxResource(url=settings.inbox_database_url),
         "opportunities": opportunities_resource(settings, credentials),
+        "site_surveys": site_survey_resource(settings, credentials),
+        "alert_webhook": alert_webhook_resource(settings),
     }

@@ -184,18 +184,20 @@ def app_from_environment() -> Starlette:
     the inbox from the settings, the secret from ``AURORA_QB_WEBHOOK_SECRET``."""
     from ..settings import Settings, WEBHOOK_SECRET_VARIABLE, opportunities_table_from_env, webhook_secret_from_env
 
+    from ..site_surveys.receiver_routes import routes_from_environment
+
     secret = webhook_secret_from_env()
     if secret is None:
         raise SystemExit(f"{WEBHOOK_SECRET_VARIABLE} is not set: the receiver never runs without a secret")
-    url = Settings.from_env().inbox_database_url
-    routes: list[BaseRoute] = []
+    settings = Settings.from_env()
+    routes: list[BaseRoute] = list(routes_from_environment(settings, secret.get_secret_value()))
     table = opportunities_table_from_env()
     if table:  # the opportunity buttons (issue 14): signed per record and action, not by the shared secret
         from ..opportunities.buttons import button_routes
         from ..opportunities.store import OpportunityStore
 
-        routes = button_routes(OpportunityStore(url), table, [secret.get_secret_value()])
-    return create_receiver_app(Inbox(url), [secret.get_secret_value()], routes=routes)
+        routes += button_routes(OpportunityStore(settings.inbox_database_url), table, [secret.get_secret_value()])
+    return create_receiver_app(Inbox(settings.inbox_database_url), [secret.get_secret_value()], routes)
 
 
 class ReceiverThread:

@@ -26,6 +26,7 @@ EXPECTED_ASSETS = {
     "aurora/project_addresses", "aurora/designs", "aurora/latest_proposals", "aurora/design_summaries",
     "aurora/design_arrays", EXPORT,
 }
+SOURCE_AND_SINK = {"aurora/tenant", "quickbase/designs_table"}  # observable, never materialized
 
 REPOSITORY_QUERY = """
 query Repository($selector: RepositorySelector!) {
@@ -128,7 +129,7 @@ def repository(dagster_dev):
 
 def test_repository_exposes_assets_and_checks(repository):
     nodes = {"/".join(n["assetKey"]["path"]): n for n in repository["assetNodes"]}
-    assert set(nodes) == EXPECTED_ASSETS
+    assert set(nodes) == EXPECTED_ASSETS | SOURCE_AND_SINK
     staging = {key for key, node in nodes.items() if node["groupName"] == STAGING_GROUP}
     assert staging == EXPECTED_ASSETS - {EXPORT}
     assert {nodes[key]["partitionDefinition"]["name"] for key in staging} == {projects_partitions.name}
@@ -150,9 +151,11 @@ def test_repository_exposes_job_sensors_and_schedule(repository):
     assert aurora_quickbase_sync.name in {job["name"] for job in repository["jobs"]}
     sensors = {s["name"]: s["sensorState"]["status"] for s in repository["sensors"]}
     assert sensors == {"design_request_sensor": "STOPPED", "project_discovery_sensor": "STOPPED",
-                       "aurora_webhook_sensor": "STOPPED"}
+                       "aurora_webhook_sensor": "STOPPED", "site_survey_request_sensor": "STOPPED",
+                       "site_survey_completion_sensor": "STOPPED", "run_failure_alert": "STOPPED"}
     schedules = {s["name"]: s for s in repository["schedules"]}
-    assert set(schedules) == {"daily_reconcile_schedule"}
+    assert set(schedules) == {"daily_reconcile_schedule", "observe_sources_schedule"}
+    assert schedules["observe_sources_schedule"]["scheduleState"]["status"] == "STOPPED"
     assert schedules["daily_reconcile_schedule"]["scheduleState"]["status"] == "STOPPED"
 
 

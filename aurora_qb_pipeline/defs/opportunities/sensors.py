@@ -113,7 +113,8 @@ def build_opportunities_sensor(settings: Settings) -> dg.SensorDefinition:
                        if o.get("project_id")}
             if linked:
                 _, order, partition_requests = new_partitions_request(context.instance, sorted(linked))
-                runs += range_run_requests(order, sorted(linked), "opportunity_button", str(cursor.request_id), 10)
+                runs += [r.with_replaced_attrs(job_name=aurora_quickbase_sync.name) for r in
+                         range_run_requests(order, sorted(linked), "opportunity_button", str(cursor.request_id), 10)]
         summary = (f"{len(found)} ready opportunit(ies) changed, {len(unchanged)} unchanged since an error; "
                    f"{len(create)} create click(s), {len(sync_now)} sync click(s); {len(retry)} unfinished attempt(s) "
                    f"resumed; {len(stages)} pre-sale stage(s); {stamped} signed")

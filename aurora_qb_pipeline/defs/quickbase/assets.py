@@ -20,6 +20,7 @@ from ...store import HoldPolicy
 from ..aurora.staging import DUCKDB_POOL, OWNERS, staging_key
 from ..partitions import DAILY_RECONCILE_TRIGGER, TRIGGER_TAG
 from ..resources import QuickbaseResource
+from .lineage import column_lineage
 from ..retries import deterministic_failures
 
 EXPORT_GROUP = "quickbase"
@@ -116,6 +117,7 @@ def designs_export(
         "preview": dg.MetadataValue.md(figures["preview"]),
         "reconcile": reconciling,
         "reconcile_reason": (why or "run config") if reconciling else "",
+        "dagster/column_lineage": column_lineage(mapping),
     }
     if drift is not None:
         metadata.update({"drift_missing": drift.missing, "drift_edited": drift.edited,
