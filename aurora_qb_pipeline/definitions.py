@@ -15,6 +15,7 @@ import dagster as dg
 from .defs.alerts import alert_webhook_resource, build_alert_sensors
 from .defs.aurora.schedules import build_schedules
 from .defs.aurora.sensors import SensorTuning, build_sensors
+from .defs.opportunities.sensors import build_opportunities_sensors
 from .defs.catalog import annotate
 from .defs.observation import build_observation_schedules
 from .defs.resources import build_resources
@@ -39,6 +40,7 @@ def build_definitions(
             # record (defs/run_worker.py) names the one process that executes the run
             executor=dg.in_process_executor,
             sensors=build_sensors(settings, tuning) + build_webhook_sensors(settings, webhook_tuning)
+            + build_opportunities_sensors(settings)
             + build_site_survey_sensors(settings) + build_alert_sensors(settings),
             schedules=build_schedules(settings) + build_observation_schedules(settings),
             resources={"alert_webhook": alert_webhook_resource(settings), **resources},

@@ -88,8 +88,9 @@ def recover_and_retry(
             continue
         tags = {key: run.tags[key] for key in RETRIED_TAGS if key in run.tags}
         log.warning("running the projects of dead run %s again", run.run_id)
-        ops = {"ops": run.run_config["ops"]} if (run.run_config or {}).get("ops") else None  # an event run's projects
-        retries.append(_execute(defs, instance, {**tags, RETRY_OF_TAG: run.run_id}, run.job_name, log_level, ops))
+        # the dead run's own config (an event run's projects, an opportunities run's records), minus its loggers
+        config = {k: v for k, v in (run.run_config or {}).items() if k != "loggers"} or None
+        retries.append(_execute(defs, instance, {**tags, RETRY_OF_TAG: run.run_id}, run.job_name, log_level, config))
     return retries
 
 

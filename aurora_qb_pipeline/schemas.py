@@ -56,6 +56,8 @@ class ProjectAddresses(_Base):
     latitude: Series[float] = pa.Field(nullable=True, ge=-90, le=90, metadata=_from("location.latitude"))
     longitude: Series[float] = pa.Field(nullable=True, ge=-180, le=180, metadata=_from("location.longitude"))
     project_created_at: Series[TIMESTAMP] = pa.Field(nullable=True, metadata=_from("created_at"))
+    opportunity_record_id: Series[pd.Int64Dtype] = pa.Field(
+        nullable=True, ge=1, metadata=_from("external_provider_id (when it is a Quickbase record id: issue 14)"))
 
 
 class Designs(_Base):

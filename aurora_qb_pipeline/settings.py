@@ -36,6 +36,7 @@ QB_PROD_URL = "https://api.quickbase.com"
 
 # name of each secret's environment variable (read by Dagster through dg.EnvVar)
 SECRET_VARIABLES = ("AURORA_TENANT_ID", "AURORA_API_TOKEN", "QB_REALM_HOSTNAME", "QB_USER_TOKEN", "QB_TABLE_ID")
+OPPORTUNITIES_TABLE_VARIABLE = "QB_OPPORTUNITIES_TABLE_ID"  # a secret like QB_TABLE_ID (issue 14)
 WEBHOOK_SECRET_VARIABLE = "AURORA_QB_WEBHOOK_SECRET"
 """The shared secret Aurora's webhook deliveries carry. Only the receiver and ``aurora-qb webhooks
 subscribe`` read it (:func:`webhook_secret_from_env`); Dagster never needs it."""
@@ -164,7 +165,25 @@ class Settings(BaseSettings):
         "config/quickbase_tables/site_surveys.yaml).",
     )
 
-    @field_validator("automation_running", mode="before")
+    opportunities_sync: bool = Field(
+        False, alias="AURORA_QB_OPPORTUNITIES",
+        description="Quickbase opportunities create Aurora projects (the opportunities sensor is built; "
+        "QB_OPPORTUNITIES_TABLE_ID names the table).",
+    )
+    opportunities_interval_s: int = Field(
+        60, alias="AURORA_QB_OPPORTUNITIES_INTERVAL_S", ge=5, description="Opportunities sensor interval, seconds."
+    )
+    opportunity_mapping_file: Optional[Path] = Field(
+        None, alias="AURORA_QB_OPPORTUNITY_MAPPING",
+        description="Opportunity field mapping (default: the packaged config/opportunity_mapping.yaml).",
+    )
+    opportunity_buttons: bool = Field(
+        False, alias="AURORA_QB_OPPORTUNITY_BUTTONS",
+        description="Write the signed button URLs' signatures into opportunities (the runs then read "
+        "AURORA_QB_WEBHOOK_SECRET through dg.EnvVar).",
+    )
+
+    @field_validator("automation_running", "opportunities_sync", "opportunity_buttons", mode="before")
     @classmethod
     def _running(cls, value: Any) -> Any:
         if isinstance(value, str):  # AURORA_QB_AUTOMATION=running (or true/1)
@@ -284,6 +303,12 @@ def webhook_secret_from_env(environ: Optional[Mapping[str, str]] = None) -> Opti
     return SecretStr(value)
 
 
+def opportunities_table_from_env(environ: Optional[Mapping[str, str]] = None) -> Optional[str]:
+    """The opportunities table id (``QB_OPPORTUNITIES_TABLE_ID``), or None: the receiver serves the
+    opportunity buttons only when it is set."""
+    return ((os.environ if environ is None else environ).get(OPPORTUNITIES_TABLE_VARIABLE) or "").strip() or None
+
+
 @dataclass(frozen=True)
 class Credentials:
     """Secret values given explicitly (sandbox, tests, benchmark). In production there are none:
@@ -294,8 +319,9 @@ class Credentials:
     quickbase_realm_hostname: str
     quickbase_user_token: str
     quickbase_table_id: str
+    quickbase_opportunities_table_id: Optional[str] = None  # QB_OPPORTUNITIES_TABLE_ID (issue 14)
     aurora_partner_application_key: Optional[str] = None  # site surveys only
-    webhook_secret: Optional[str] = None  # signs the image links of site surveys
+    webhook_secret: Optional[str] = None  # AURORA_QB_WEBHOOK_SECRET: signs site-survey image links and the opportunity buttons
 
     @classmethod
     def from_env(cls, environ: Optional[Mapping[str, str]] = None) -> "Credentials":
@@ -306,6 +332,7 @@ class Credentials:
         if missing:
             raise KeyError(f"not set: {', '.join(missing)}")
         return cls(*(str(environ[name]) for name in SECRET_VARIABLES),
+                   quickbase_opportunities_table_id=environ.get(OPPORTUNITIES_TABLE_VARIABLE) or None,
                    aurora_partner_application_key=environ.get(PARTNER_KEY_VARIABLE) or None,
                    webhook_secret=environ.get(WEBHOOK_SECRET_VARIABLE) or None)
 

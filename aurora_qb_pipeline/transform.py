@@ -169,7 +169,15 @@ def project_address_row(project_id: str, project: Any) -> dict[str, Any]:
         latitude=location.get("latitude"),
         longitude=location.get("longitude"),
         project_created_at=project.get("created_at"),
+        opportunity_record_id=opportunity_record_id(project.get("external_provider_id")),
     )
+
+
+def opportunity_record_id(external_provider_id: Any) -> Optional[int]:
+    """The Quickbase opportunity a project was made for: its ``external_provider_id`` when that is
+    a record id (digits), as the opportunity sync sets it; other CRMs' ids give None."""
+    text = str(external_provider_id).strip() if isinstance(external_provider_id, (str, int)) else ""
+    return int(text) if text.isdigit() and 0 < len(text) < 19 and int(text) > 0 else None
 
 
 def design_row(project_id: str, design: Any, index: int = 0) -> dict[str, Any]:

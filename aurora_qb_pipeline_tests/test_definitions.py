@@ -45,13 +45,13 @@ def test_dg_list_defs_shows_the_designed_layout():
     assert all(c["description"] for c in listed["asset_checks"]) and len(listed["asset_checks"]) == 10
     assert {j["name"] for j in listed["jobs"]} == {"aurora_quickbase_sync", "aurora_event_sync", "quickbase_export_only",
                                                    "observe_sources_and_sinks", "site_survey_intake",
-                                                   "site_survey_upload"}
+                                                   "site_survey_upload", "opportunities_to_aurora"}
     assert {s["name"] for s in listed["schedules"]} == {"daily_reconcile_schedule", "observe_sources_schedule"}
     assert {s["name"] for s in listed["sensors"]} == {"design_request_sensor", "project_discovery_sensor",
                                                       "aurora_webhook_sensor", "site_survey_request_sensor",
                                                       "site_survey_completion_sensor", "run_failure_alert"}
     assert {r["name"] for r in listed["resources"]} >= {"aurora", "quickbase", "duckdb", "io_manager", "webhook_inbox",
-                                                        "site_surveys", "alert_webhook"}
+                                                        "site_surveys", "alert_webhook", "opportunities"}
 
 
 def test_settings_come_from_the_environment_only_through_from_env(monkeypatch):

@@ -43,7 +43,8 @@ def test_a_400_that_says_the_body_is_too_large_is_a_payload_too_large_error():
 
 @pytest.fixture
 def table():
-    return QuickbaseState.with_design_table(["Module A", "Module B"])
+    # with the Opportunities table: the default mapping names the designs' reference field to it
+    return QuickbaseState.with_design_table(["Module A", "Module B"], opportunities=True)
 
 
 def _fields(state):

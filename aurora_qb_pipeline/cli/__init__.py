@@ -2,7 +2,7 @@
 browser, serve the webhook receiver and manage Aurora's webhook subscriptions, read the integration log
 and the status.
 
-One module per command group: ``sandbox``, ``demo``, ``recover``, ``browser``, ``webhooks``, ``site_surveys``,
+One module per command group: ``sandbox``, ``demo``, ``recover``, ``browser``, ``webhooks``, ``quickbase``, ``site_surveys``,
 ``log``, ``status``; the benchmark's options live with it (``aurora_qb_pipeline.bench``). Every option has a
 help text (``aurora-qb CMD --help``).
 """
@@ -15,7 +15,7 @@ import warnings
 from typing import Optional, Sequence
 
 from .. import bench
-from . import browser, demo, log, recover, sandbox, site_surveys, status, webhooks
+from . import browser, demo, log, quickbase, recover, sandbox, site_surveys, status, webhooks
 
 
 def build_parser() -> tuple[argparse.ArgumentParser, argparse.ArgumentParser]:
@@ -27,6 +27,7 @@ def build_parser() -> tuple[argparse.ArgumentParser, argparse.ArgumentParser]:
     recover.add_parser(sub)
     browser.add_parser(sub)
     webhooks.add_parser(sub)
+    quickbase.add_parser(sub)
     site_surveys.add_parser(sub)
     log.add_parser(sub)
     status.add_parser(sub)

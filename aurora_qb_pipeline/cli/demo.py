@@ -2,7 +2,8 @@
 
 The demo drives the sensors and runs in this process (as the daemon would, see ``runner.py``)
 on its own Dagster home: discovery, the design-request list, then the event path (webhook
-subscriptions, a change in Aurora, its delivery to the receiver, the webhook sensor's run).
+subscriptions, a change in Aurora, its delivery to the receiver, the webhook sensor's run), then
+Quickbase opportunities becoming Aurora projects whose designs come back linked to them.
 ``--ui`` starts ``dagster dev`` with the sensors and schedule on, and the webhook receiver.
 """
 
@@ -133,6 +134,9 @@ def run_demo(args: argparse.Namespace, sandbox: Sandbox, home: Path) -> bool:
     print(summary(sandbox, settings.duckdb_file, settings.dagster_home))
 
     ok = run_event_path(args, sandbox, settings, Credentials.from_env(env), defs, instance) and ok
+    from .demo_opportunities import run_opportunities
+
+    ok = run_opportunities(sandbox, settings, instance) and ok
     print(f"\nDagster home: {home} (run `aurora-qb demo --ui --keep` to browse these runs)")
     instance.dispose()
     return ok

@@ -19,7 +19,8 @@ from typing import Any, Iterator, Optional
 
 from ..api_facts import AURORA_MAX_PER_PAGE, AURORA_RATE_LIMIT
 from .base import ApiClient, ClientOptions
-from .http import ApiSession, MalformedAnswerError, NotFoundError
+from .errors import MalformedAnswerError, NotFoundError, TransientApiError
+from .http import ApiSession
 
 AURORA_CREDENTIALS = "AURORA_API_TOKEN / AURORA_TENANT_ID"
 
@@ -35,6 +36,10 @@ def _aurora_error_detail(body: Any) -> str:
     if isinstance(body, dict) and isinstance(body.get("errors"), list):
         return "; ".join(str(e.get("message", e)) for e in body["errors"] if e) or "error"
     return str(body)[:200]
+
+
+class OutcomeUnknown(TransientApiError):
+    """A create whose answer was lost: it may or may not have been carried out."""
 
 
 @dataclass(frozen=True)
@@ -154,6 +159,91 @@ class AuroraClient(ApiClient):
             return self._member(f"/designs/{design_id}/proposals/default", "proposal", dict)
         except NotFoundError:
             return None
+
+    # --- writing: the CRM side (issue 14) -----------------------------------------------------
+    # Aurora documents POST /projects ({"project": {...}} -> {"project": {...}}, 422 with
+    # {"errors": [...]} for input it cannot use), PUT /projects/{id}, POST /design_requests
+    # ({"design_request": {"project_id": ...}}) and POST /design_requests/{id}/accept.
+    # A create is not idempotent: an attempt whose answer was lost (cut off, timed out, 5xx) is
+    # NOT retried here; :class:`OutcomeUnknown` tells the caller to look the object up instead.
+
+    def _create(self, path: str, key: str, body: dict) -> dict:
+        def stop_if_maybe_applied(error: TransientApiError) -> None:
+            if error.maybe_applied:
+                raise OutcomeUnknown(error.service, error.method, error.path, error.status,
+                                     f"{error.detail}; the request may have been carried out") from error
+
+        url = f"/tenants/{self.tenant_id}{path}"
+        answer = self._session().request("POST", url, json_body={key: body}, ok_statuses=(200, 201),
+                                         on_retry=stop_if_maybe_applied)[1]
+        if not isinstance(answer, dict) or not isinstance(answer.get(key), dict):
+            raise MalformedAnswerError("Aurora", "POST", self.redact(url), 200, f"the answer has no '{key}' object")
+        return answer[key]
+
+    def create_project(self, project: dict) -> dict:
+        """``POST /projects``; :class:`PermanentApiError` (422) names what Aurora refused."""
+        return self._create("/projects", "project", project)
+
+    def update_project(self, project_id: str, changes: dict) -> dict:
+        return self._send("PUT", f"/projects/{project_id}", {"project": changes})["project"]
+
+    def create_design_request(self, project_id: str) -> dict:
+        return self._create("/design_requests", "design_request", {"project_id": project_id})
+
+    def accept_design_request(self, request_id: str) -> dict:
+        return self._send("POST", f"/design_requests/{request_id}/accept")["design_request"]
+
+    def find_project_by_external_id(self, external_provider_id: str, max_pages: int = 20) -> Optional[dict]:
+        """The newest project carrying ``external_provider_id``, or None. Aurora documents no
+        filter on it, so the list is paged (newest first: a project created minutes ago is on the
+        first page); ``max_pages`` bounds the search."""
+        for page in self.pages("projects"):
+            for project in page.items:
+                if str(project.get("external_provider_id") or "") == external_provider_id:
+                    return project
+            if page.number >= max_pages:
+                return None
+        return None
+
+    def design_requests_of(self, project_id: str) -> Optional[list[dict]]:
+        """The design requests of a project through the list endpoint, or None where the tenant
+        has no such endpoint (Aurora documents none; the sandbox offers it as an extension)."""
+        try:
+            return self._member("/design_requests", "design_requests", list,
+                                {"project_id": project_id, "per_page": self.per_page})
+        except NotFoundError:
+            return None
+
+    def project_assets(self, project_id: str) -> list[dict]:
+        """``GET /projects/{id}/assets`` (files such as proposal PDFs, with expiring ``file_url``s)."""
+        return self._member(f"/projects/{project_id}/assets", "project_assets", list)
+
+    def get_agreement(self, agreement_id: str) -> dict:
+        return self._member(f"/agreements/{agreement_id}", "agreement", dict)
+
+    def agreement_download_url(self, agreement_id: str, attempts: int = 20, pause_s: float = 0.5) -> Optional[str]:
+        """The signed PDF's URL through Aurora's asynchronous job (run, then poll the status)."""
+        job = self._send("POST", f"/agreements/{agreement_id}/download_url/run", ok=(200, 202))
+        job = job["agreement_download_url_job"]
+        for _ in range(attempts):
+            if job.get("file_url"):
+                return job["file_url"]
+            if job.get("status") in ("failed", "error"):
+                return None
+            time.sleep(pause_s)
+            job = self._member(f"/agreements/{agreement_id}/download_url/status", "agreement_download_url_job",
+                               dict, {"job_id": job["job_id"]})
+        return None
+
+    def download(self, url: str) -> tuple[str, bytes]:
+        """A signed file URL (no API key sent: it is another host in production) -> (name, bytes)."""
+        import requests
+
+        resp = requests.get(url, timeout=self.options.timeout_s)
+        resp.raise_for_status()
+        disposition = resp.headers.get("Content-Disposition", "")
+        name = disposition.partition("filename=")[2].strip('"') or url.rsplit("/", 1)[-1]
+        return name, resp.content
 
     # --- webhook subscriptions ------------------------------------------------------------
     # Aurora documents create (POST) with {"webhook": {description, event, url_template, enabled}},

@@ -126,6 +126,45 @@ class QuickbaseClient(ApiClient):
         """The table's fields as ``GET /v1/fields`` reports them (id, label, fieldType, ...)."""
         return self._session().request("GET", "/fields", params={"tableId": self.table_id})[1]
 
+    def for_table(self, table_id: str) -> "QuickbaseClient":
+        """A client of another table of the same realm (same token, options and rate budget)."""
+        return QuickbaseClient(base_url=self.base_url, realm_hostname=self.realm_hostname,
+                               user_token=self._user_token, table_id=table_id, app_id=self.app_id,
+                               options=self.options, max_request_bytes=self.max_request_bytes,
+                               max_records_per_request=self.max_records_per_request)
+
+    # --- schema (onboarding: ``aurora-qb quickbase init``) --------------------------------------
+    # Documented: GET/POST /v1/tables?appId= (createTable: name, description, singleRecordName,
+    # pluralRecordName), GET/POST /v1/fields?tableId= (createField: label, fieldType, properties
+    # such as choices and formula; unique/required only through updateField, POST
+    # /v1/fields/{id}), GET /v1/tables/{id}/relationships and POST /v1/tables/{child}/relationship
+    # (parentTableId, foreignKeyField.label).
+
+    def _call(self, method: str, path: str, params: Optional[dict] = None, body: Any = None) -> Any:
+        return self._session().request(method, path, params=params, json_body=body)[1]
+
+    def app_tables(self, app_id: str) -> list[dict]:
+        return self._call("GET", "/tables", {"appId": app_id})
+
+    def create_table(self, app_id: str, spec: dict) -> dict:
+        return self._call("POST", "/tables", {"appId": app_id}, spec)
+
+    def table_fields(self, table_id: str) -> list[dict]:
+        return self._call("GET", "/fields", {"tableId": table_id})
+
+    def create_field(self, table_id: str, spec: dict) -> dict:
+        return self._call("POST", "/fields", {"tableId": table_id}, spec)
+
+    def update_field(self, table_id: str, field_id: int, changes: dict) -> dict:
+        return self._call("POST", f"/fields/{field_id}", {"tableId": table_id}, changes)
+
+    def relationships(self, table_id: str) -> list[dict]:
+        return self._call("GET", f"/tables/{table_id}/relationships").get("relationships", [])
+
+    def create_relationship(self, child_table_id: str, parent_table_id: str, reference_label: str) -> dict:
+        body = {"parentTableId": parent_table_id, "foreignKeyField": {"label": reference_label}}
+        return self._call("POST", f"/tables/{child_table_id}/relationship", None, body)
+
     # --- writing -----------------------------------------------------------------------------
 
     def batches(

@@ -21,9 +21,16 @@ from ..api_facts import AURORA_MAX_PER_PAGE
 from ..clients import ApiClient, AuroraClient, ClientOptions, QuickbaseClient
 from ..clients.http import RetrySettings
 from ..clients.quickbase import DEFAULT_MAX_REQUEST_BYTES
-from ..settings import SECRET_VARIABLES, Credentials, Settings
+from ..settings import (
+    OPPORTUNITIES_TABLE_VARIABLE,
+    SECRET_VARIABLES,
+    WEBHOOK_SECRET_VARIABLE,
+    Credentials,
+    Settings,
+)
 from ..store import STAGING_SCHEMA, HoldPolicy
 from .storage import AtomicDuckDBPandasIOManager, PipelineDuckDB
+from .opportunities.resources import OpportunitiesResource
 from .alerts import alert_webhook_resource
 from .webhooks.resources import WebhookInboxResource
 
@@ -158,6 +165,21 @@ def quickbase_resource(
     })
 
 
+def opportunities_resource(settings: Settings, credentials: Optional[Credentials] = None,
+                           **fields: Any) -> OpportunitiesResource:
+    """The opportunities table (issue 14): its id and the button secret are ``dg.EnvVar``s read
+    only by the runs that need them, or explicit values."""
+    if credentials is None:
+        table: Any = dg.EnvVar(OPPORTUNITIES_TABLE_VARIABLE)
+        secret: Any = dg.EnvVar(WEBHOOK_SECRET_VARIABLE) if settings.opportunity_buttons else None
+    else:
+        table = credentials.quickbase_opportunities_table_id or ""
+        secret = credentials.webhook_secret if settings.opportunity_buttons else None
+    mapping = str(settings.opportunity_mapping_file) if settings.opportunity_mapping_file else None
+    return OpportunitiesResource(**{"table_id": table, "store_url": settings.inbox_database_url,
+                                    "mapping_file": mapping, "button_secret": secret, **fields})
+
+
 def build_resources(settings: Settings, credentials: Optional[Credentials] = None) -> dict[str, Any]:
     """Every resource of the code location. ``credentials`` None: each secret is a ``dg.EnvVar``
     (production, ``dagster dev``); given: explicit values (sandbox, tests, benchmark)."""
@@ -168,6 +190,7 @@ def build_resources(settings: Settings, credentials: Optional[Credentials] = Non
         "quickbase": quickbase_resource(settings, credentials),
         **storage_resources(settings.duckdb_file),
         "webhook_inbox": WebhookInboxResource(url=settings.inbox_database_url),
+        "opportunities": opportunities_resource(settings, credentials),
         "site_surveys": site_survey_resource(settings, credentials),
         "alert_webhook": alert_webhook_resource(settings),
     }

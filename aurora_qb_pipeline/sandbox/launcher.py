@@ -56,6 +56,8 @@ class Sandbox:
             "QB_USER_TOKEN": str(self.quickbase.token),
             "QB_TABLE_ID": str(self.quickbase.table_id),
             "QB_APP_ID": str(self.quickbase.app_id),
+            **({"QB_OPPORTUNITIES_TABLE_ID": str(self.quickbase.opportunities_table_id)}
+               if self.quickbase.opportunities_table_id else {}),
             "AURORA_QB_TIME_SCALE": repr(self.time_scale),
         }
 
@@ -102,6 +104,7 @@ def start_sandbox(
     quickbase = QuickbaseState.with_design_table(
         [m for m in MODULE_CATALOGUE if m != MISSING_CHOICE],
         seed=seed,
+        opportunities=True,  # the app also holds the Opportunities table (issue 14)
         config=SandboxConfig(rate_limit=QUICKBASE_RATE_LIMIT.requests, rate_window_s=QUICKBASE_RATE_LIMIT.window_s,
                               **common),
     )

@@ -17,8 +17,11 @@ password of HTTP basic authentication, or a ``token`` query parameter. It is com
 time (``hmac.compare_digest``) with each accepted secret (several during a rotation). Requests are
 logged by path and status only: query strings, which may carry the secret, never reach a log.
 
-Other endpoints that need the same secret (issue 14's buttons, issue 12's events) are added with
-``create_receiver_app(..., routes=[Route(path, authenticated(endpoint))])``.
+Other endpoints that need the same secret (issue 12's events) are added with
+``create_receiver_app(..., routes=[Route(path, authenticated(endpoint))])``. The opportunity
+buttons (issue 14, ``opportunities/buttons.py``) are added the same way but not wrapped: their
+URLs are readable by every Quickbase user, so each carries a signature valid for one record and
+one action instead of the secret.
 """
 
 from __future__ import annotations
@@ -179,7 +182,7 @@ def create_receiver_app(inbox: Inbox, secrets: Sequence[str], routes: Sequence[B
 def app_from_environment() -> Starlette:
     """uvicorn's factory for ``aurora-qb webhooks serve`` (each worker process calls it):
     the inbox from the settings, the secret from ``AURORA_QB_WEBHOOK_SECRET``."""
-    from ..settings import Settings, WEBHOOK_SECRET_VARIABLE, webhook_secret_from_env
+    from ..settings import Settings, WEBHOOK_SECRET_VARIABLE, opportunities_table_from_env, webhook_secret_from_env
 
     from ..site_surveys.receiver_routes import routes_from_environment
 
@@ -187,8 +190,14 @@ def app_from_environment() -> Starlette:
     if secret is None:
         raise SystemExit(f"{WEBHOOK_SECRET_VARIABLE} is not set: the receiver never runs without a secret")
     settings = Settings.from_env()
-    return create_receiver_app(Inbox(settings.inbox_database_url), [secret.get_secret_value()],
-                               routes_from_environment(settings, secret.get_secret_value()))
+    routes: list[BaseRoute] = list(routes_from_environment(settings, secret.get_secret_value()))
+    table = opportunities_table_from_env()
+    if table:  # the opportunity buttons (issue 14): signed per record and action, not by the shared secret
+        from ..opportunities.buttons import button_routes
+        from ..opportunities.store import OpportunityStore
+
+        routes += button_routes(OpportunityStore(settings.inbox_database_url), table, [secret.get_secret_value()])
+    return create_receiver_app(Inbox(settings.inbox_database_url), [secret.get_secret_value()], routes)
 
 
 class ReceiverThread:

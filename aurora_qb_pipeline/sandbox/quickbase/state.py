@@ -87,14 +87,18 @@ class QuickbaseState(SandboxState):
         self.app_id: Optional[str] = None
         self.table_id: Optional[str] = None
         self.token: Optional[str] = None
+        self.opportunities_table_id: Optional[str] = None
         self._ids = random.Random(f"quickbase-sandbox:{seed}")
         self._token_count = 0
 
     @classmethod
     def with_design_table(
-        cls, module_choices: list[str], seed: int = 0, config: Optional[SandboxConfig] = None
+        cls, module_choices: list[str], seed: int = 0, config: Optional[SandboxConfig] = None,
+        opportunities: bool = False,
     ) -> "QuickbaseState":
-        """A realm with one app, the "Aurora Designs" table and a token allowed on the app."""
+        """A realm with one app, the "Aurora Designs" table and a token allowed on the app; with
+        ``opportunities``, also the Opportunities table related to it (issue 14, see
+        :mod:`.opportunities`)."""
         state = cls(config, seed=seed)
         app = state.add_app("Aurora Solar Sync", "Designs synced from Aurora Solar.")
         table = state.add_table(
@@ -110,6 +114,10 @@ class QuickbaseState(SandboxState):
         state.update_field(table.id, DESIGN_ID_FIELD, unique=True, required=True)
         state.app_id, state.table_id = app.id, table.id
         state.token = state.add_token([app.id])
+        if opportunities:
+            from .opportunities import add_opportunities_table  # after the token: earlier ids stay as they were
+
+            state.opportunities_table_id = add_opportunities_table(state, app.id, table.id)
         return state
 
     # -- settings ------------------------------------------------------------------------------
