@@ -64,7 +64,9 @@ class Settings(BaseSettings):
 
     # hide_input_in_errors: a refused value (say, a URL with a password in it) is never echoed
     model_config = SettingsConfigDict(frozen=True, extra="forbid", populate_by_name=True, case_sensitive=True,
-                                      hide_input_in_errors=True)
+                                      hide_input_in_errors=True,
+                                      # a variable set empty (compose `${X:-}`) counts as unset
+                                      env_ignore_empty=True)
 
     aurora_base_url: str = Field(AURORA_PROD_URL, alias="AURORA_BASE_URL", description="Aurora API root.")
     quickbase_base_url: str = Field(QB_PROD_URL, alias="QB_BASE_URL", description="Quickbase API root (without /v1).")
