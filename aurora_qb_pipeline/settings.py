@@ -46,6 +46,8 @@ PARTNER_KEY_VARIABLE = "AURORA_PARTNER_APPLICATION_KEY"
 ALERT_URL_VARIABLE = "AURORA_QB_ALERT_URL"
 """Where run-failure alerts are POSTed (``defs/alerts.py``). A secret: Dagster reads it through
 ``dg.EnvVar``; the settings keep only whether it is set (``alert_url_set``)."""
+OPTIONAL_SECRET_VARIABLES = (OPPORTUNITIES_TABLE_VARIABLE, PARTNER_KEY_VARIABLE, ALERT_URL_VARIABLE)
+"""Secrets of the optional features (read through ``dg.EnvVar`` or ``Credentials`` when the feature is on)."""
 
 
 class _MappingEnvSource(EnvSettingsSource):

@@ -20,7 +20,7 @@ except ImportError:  # Python 3.10
     import tomli as tomllib
 
 from aurora_qb_pipeline.defs.partitions import TRIGGER_TAG
-from aurora_qb_pipeline.settings import SECRET_VARIABLES, Settings
+from aurora_qb_pipeline.settings import OPTIONAL_SECRET_VARIABLES, SECRET_VARIABLES, Settings
 
 from .stack import BIN, DEPLOY, REPO_ROOT, compose
 
@@ -142,7 +142,7 @@ def test_compose_dockerfile_and_instance_agree():
     for name in ("webserver", "daemon", "code-server"):
         assert _env_refs(_deploy_config()) <= set(services[name]["environment"]), name
     # every variable given to the pipeline is one it reads
-    known = set(Settings.variables()) | set(SECRET_VARIABLES) | LIBPQ | WEBHOOK_VARIABLES | DOCKER
+    known = set(Settings.variables()) | set(SECRET_VARIABLES) | set(OPTIONAL_SECRET_VARIABLES) | LIBPQ | WEBHOOK_VARIABLES | DOCKER
     for name in ("code-server", "daemon", "webhooks"):
         unknown = set(services[name]["environment"]) - known
         assert not unknown, f"{name}: {sorted(unknown)} are read by nothing"
@@ -150,10 +150,17 @@ def test_compose_dockerfile_and_instance_agree():
     example = (DEPLOY / "env.example").read_text()
     for secret in (*SECRET_VARIABLES, "POSTGRES_PASSWORD", "AURORA_QB_WEBHOOK_SECRET"):
         assert re.search(rf"^{secret}=$", example, re.M), secret
-    for service in services.values():
+    for secret in OPTIONAL_SECRET_VARIABLES:
+        assert re.search(rf"^{secret}=$", example, re.M), secret
+    for name, service in services.items():
         for key, value in (service.get("environment") or {}).items():
-            if key in (*SECRET_VARIABLES, "PGPASSWORD", "POSTGRES_PASSWORD", "AURORA_QB_WEBHOOK_SECRET"):
+            # required where they are needed (the receiver cannot start without the webhook secret)
+            required = (*SECRET_VARIABLES, "PGPASSWORD", "POSTGRES_PASSWORD") + (
+                ("AURORA_QB_WEBHOOK_SECRET",) if name == "webhooks" else ())
+            if key in required:
                 assert str(value).startswith("${") and ":?" in str(value), (key, value)
+            elif key in (*OPTIONAL_SECRET_VARIABLES, "AURORA_QB_WEBHOOK_SECRET"):  # optional: empty is off
+                assert str(value) == f"${{{key}:-}}", (key, value)
 
 
 def test_the_webhook_service_command_is_one_the_cli_accepts():
