@@ -97,6 +97,11 @@ class Settings(BaseSettings):
         "a quarantined project address is left out of its designs' records) or 'project' (also its project's "
         "address: all the project's designs wait).",
     )
+    fetch_pricing: bool = Field(
+        False, alias="AURORA_QB_FETCH_PRICING",
+        description="Fetch each design's pricing (GET /designs/{id}/pricing, one request a design) for mappings "
+        "that name pricing.* paths; a key not provisioned for it (403) switches it off for the run.",
+    )
     time_scale: float = Field(
         1.0, alias="AURORA_QB_TIME_SCALE", gt=0, le=1,
         description="Sandbox only: shrinks rate windows, backoff and timeouts by this factor.",

@@ -104,6 +104,12 @@ class AuthenticationError(PermanentApiError):
         )
 
 
+class NotProvisionedError(PermanentApiError):
+    """403 on an endpoint of an optional feature (e.g. Aurora's pricing) that the key is not
+    provisioned for. Unlike :class:`AuthenticationError` the credential stays usable: the caller
+    switches that feature off and goes on."""
+
+
 class RateBudgetExhausted(ApiError):
     """The client-side limiter could not admit a request within the caller's time budget.
 
@@ -358,12 +364,14 @@ class ApiSession:
         ok_statuses: Iterable[int] = (200,),
         throttle_timeout: Optional[float] = None,
         on_retry: Optional[Callable[[TransientApiError], None]] = None,
+        optional_feature: bool = False,
     ) -> tuple[int, Any]:
         """Send one logical request (retried as needed); returns (status, parsed JSON body).
 
         ``throttle_timeout``: longest wait for the rate limiter before giving up with
         :class:`RateBudgetExhausted` (None waits as long as needed). ``on_retry`` is called with
-        the error of every attempt that is retried (e.g. to note that one may have been applied)."""
+        the error of every attempt that is retried (e.g. to note that one may have been applied).
+        ``optional_feature``: a 403 raises :class:`NotProvisionedError` and leaves the credential usable."""
         ok = frozenset(ok_statuses)
         if json_body is not None and body is None:
             body = json.dumps(json_body, separators=(",", ":"), ensure_ascii=False).encode()
@@ -374,7 +382,7 @@ class ApiSession:
             before_sleep=self._before_sleep if on_retry is None else self._notify(on_retry),
             reraise=True,
         )
-        return retrying(self._attempt, method, path, params, body, ok, throttle_timeout)
+        return retrying(self._attempt, method, path, params, body, ok, throttle_timeout, optional_feature)
 
     def _before_sleep(self, retry_state) -> None:
         self.stats.add(retries=1)
@@ -414,7 +422,8 @@ class ApiSession:
         self.stats.add(throttle_wait_s=time.monotonic() - started)
 
     def _attempt(
-        self, method: str, path: str, params, body: Optional[bytes], ok: frozenset, throttle_timeout: Optional[float]
+        self, method: str, path: str, params, body: Optional[bytes], ok: frozenset, throttle_timeout: Optional[float],
+        optional_feature: bool = False,
     ) -> tuple[int, Any]:
         if self._refused is not None:
             raise self._refused
@@ -467,6 +476,8 @@ class ApiSession:
             retry_after = parse_retry_after(resp.headers.get("Retry-After"))
             raise TransientApiError(self.service, method, shown_path, status, detail, retry_after=retry_after,
                                     maybe_applied=status >= 500)
+        if status == 403 and optional_feature:
+            raise NotProvisionedError(self.service, method, shown_path, status, detail)
         if status in (401, 403):
             self._refused = AuthenticationError(self.service, method, shown_path, status, detail, self._credential)
             raise self._refused

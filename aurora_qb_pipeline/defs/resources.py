@@ -73,6 +73,7 @@ class AuroraResource(_ApiResource):
     tenant_id: str = Field(description="Aurora tenant id (secret: an EnvVar).")
     api_token: str = Field(description="Aurora API key, sent as a bearer token (secret: an EnvVar).")
     per_page: int = Field(default=AURORA_MAX_PER_PAGE, description="per_page of list endpoints (max 250).")
+    fetch_pricing: bool = Field(default=False, description="Fetch each design's pricing (one request a design).")
 
     @property
     def client(self) -> AuroraClient:
@@ -139,7 +140,7 @@ def aurora_resource(settings: Settings, credentials: Optional[Credentials] = Non
     """The Aurora resource; ``fields`` override any field (tests: ``per_page=5``)."""
     tenant, token, *_ = _secrets(credentials)
     return AuroraResource(**{"base_url": settings.aurora_base_url, "tenant_id": tenant, "api_token": token,
-                             **client_config(settings), **fields})
+                             "fetch_pricing": settings.fetch_pricing, **client_config(settings), **fields})
 
 
 def quickbase_resource(

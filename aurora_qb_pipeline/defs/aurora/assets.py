@@ -16,6 +16,7 @@ from ...transform import design_rows, project_address_row, proposal_row
 from ...validation import summaries_and_arrays
 from ..resources import AuroraResource
 from ..retries import staging_failures
+from .raw_staging import design_raw, designs_raw, keep_raw, project_raw, stage_pricing
 from .staging import (
     KEY_PREFIX,
     KINDS,
@@ -43,7 +44,7 @@ def project_addresses(context: dg.AssetExecutionContext, aurora: AuroraResource,
     yield from fetch_and_stage(
         context, duckdb, client, "project_addresses", ProjectAddresses, "project_id",
         context.partition_keys, client.get_project, describe_project,
-        lambda pid, project: [project_address_row(pid, project)],
+        lambda pid, project: [project_address_row(pid, project)], raw=("project", project_raw),
     )
 
 
@@ -56,7 +57,7 @@ def designs(context: dg.AssetExecutionContext, aurora: AuroraResource, duckdb: D
     for event in fetch_and_stage(
         context, duckdb, client, "designs", Designs, "design_id",
         context.partition_keys, client.list_designs, describe_project,
-        design_rows,
+        design_rows, raw=("design", designs_raw),
     ):
         if isinstance(event, dg.Output):
             for design_id, old_project in release_moved_designs(
@@ -78,6 +79,7 @@ def latest_proposals(
         context, duckdb, client, "latest_proposals", LatestProposals, "design_id",
         design_keys(designs), lambda key: client.get_default_proposal(key[1]), describe_design,
         lambda key, proposal: [proposal_row(key[0], key[1], proposal)] if proposal is not None else [],
+        raw=("proposal", design_raw),
     )
 
 
@@ -111,6 +113,8 @@ def design_summaries_and_arrays(
             client, design_keys(designs), lambda k: client.get_design_summary(k[1]), describe_design
         )
         summaries, arrays = summaries_and_arrays(found)
+        keep_raw(duckdb, "summary", context.partition_keys, found, design_raw)
+        stage_pricing(context, duckdb, client, design_keys(designs), context.partition_keys, aurora.fetch_pricing)
         api = stats()
         yield from stage(context, duckdb, "design_summaries", DesignSummaries, Fetched(failures=failures),
                          "design_id", api, output_name="design_summaries", checked=summaries)

@@ -175,14 +175,20 @@ def fetch_and_stage(
     fetch: Callable[[Any], Any],
     describe: Callable[[Any], dict],
     to_rows: Callable[[Any, Any], list[dict]],
+    raw: Optional[tuple[str, Callable[[Any, Any], list]]] = None,
 ) -> Iterator[Any]:
     """The whole of a single-output staging asset: fetch each item, turn answers into rows
-    (``to_rows(item, answer)``), then :func:`stage` them; only transient errors are retried."""
+    (``to_rows(item, answer)``), then :func:`stage` them; only transient errors are retried.
+    ``raw``: (kind, rows of an answer) to keep the answers in ``staging.aurora_raw`` too."""
     with staging_failures():
         stats = ApiStatsDelta(aurora)
         found, failures = fetch_each(aurora, items, fetch, describe)
         fetched = read_each(found, to_rows, describe)
         fetched.failures[:0] = failures
+        if raw is not None:
+            from .raw_staging import keep_raw  # noqa: PLC0415 - raw_staging imports this module
+
+            keep_raw(duckdb, raw[0], context.partition_keys, found, raw[1])
         yield from stage(context, duckdb, asset_name, schema, fetched, key_column, stats())
 
 

@@ -16,6 +16,7 @@ from ...drift import export_finished, reconcile, reconcile_reason, request_recon
 from ...export import ExportStopped, load_candidates, mapping_for, plan_export, report, skip_existing
 from ...export_send import BatchLimits, check_landed, send
 from ...mapping import MappingError
+from ...raw_payloads import read_documents
 from ...store import HoldPolicy
 from ..aurora.staging import DUCKDB_POOL, OWNERS, staging_key
 from ..partitions import DAILY_RECONCILE_TRIGGER, TRIGGER_TAG
@@ -85,7 +86,8 @@ def designs_export(
             request_reconcile(duckdb, f"the table did not fit the mapping: {exc.problems[0]}")
             raise
         candidates, last = load_candidates(duckdb, _hold_policy(config.hold_policy or quickbase.hold_policy))
-        plan = plan_export(candidates, last, mapping, config.resend_unchanged)
+        documents = read_documents(duckdb, mapping.raw_kinds) if mapping.raw_kinds else None
+        plan = plan_export(candidates, last, mapping, config.resend_unchanged, documents)
         why = reconcile_reason(duckdb, mapping)
         if context.run.tags.get(TRIGGER_TAG) == DAILY_RECONCILE_TRIGGER:
             why = "the daily reconcile"
