@@ -30,7 +30,6 @@ import hashlib
 import json
 import logging
 import random
-import re
 import threading
 import time
 from dataclasses import dataclass, field
@@ -42,79 +41,21 @@ from pyrate_limiter import Limiter, Rate, SQLiteBucket
 from tenacity import Retrying, retry_if_exception_type, wait_exponential_jitter
 
 from .buckets import is_postgres_url, postgres_bucket
+from .errors import (  # noqa: F401 - re-exported: the clients' errors have lived here
+    RETRYABLE_STATUSES,
+    ApiError,
+    AuthenticationError,
+    MalformedAnswerError,
+    NotFoundError,
+    NotProvisionedError,
+    PayloadTooLargeError,
+    PermanentApiError,
+    RateBudgetExhausted,
+    TransientApiError,
+)
+from .jsonbody import BodyNotJson, decode_json  # noqa: F401 - re-exported
 
 log = logging.getLogger(__name__)
-
-RETRYABLE_STATUSES = frozenset({408, 425, 429, 500, 502, 503, 504})
-
-
-class ApiError(Exception):
-    """An API call failed. The message is safe to log: it never contains a credential."""
-
-    def __init__(self, service: str, method: str, path: str, status: Optional[int], detail: str):
-        self.service, self.method, self.path, self.status, self.detail = service, method, path, status, detail
-        where = f"{service} {method} {path}"
-        super().__init__(f"{where} -> {status}: {detail}" if status else f"{where}: {detail}")
-
-
-class TransientApiError(ApiError):
-    """Worth retrying: rate limited, server error, timeout, broken or truncated answer.
-
-    ``maybe_applied``: the service may have carried the request out although its answer was lost
-    (a body cut off, a read timeout, a dropped connection, a 5xx); False when the request surely
-    was not carried out (429, a connection never made)."""
-
-    def __init__(self, *args: Any, retry_after: Optional[float] = None, maybe_applied: bool = False):
-        super().__init__(*args)
-        self.retry_after = retry_after
-        self.maybe_applied = maybe_applied
-
-
-class PermanentApiError(ApiError):
-    """Retrying will not help (bad credentials, unknown object, invalid payload)."""
-
-
-class NotFoundError(PermanentApiError):
-    pass
-
-
-class MalformedAnswerError(PermanentApiError):
-    """A successful status with a body that is not what the endpoint answers: not JSON at all, or
-    JSON of another shape (an array for an object, a missing envelope key). Retrying gives the
-    same answer; callers set the item aside with this message and go on."""
-
-
-class PayloadTooLargeError(PermanentApiError):
-    """The service refused the request body as too large (413): send less per request."""
-
-
-class AuthenticationError(PermanentApiError):
-    """The service refused the credentials (401) or what they may do (403).
-
-    Retrying cannot help, and every later request would be refused too: callers stop the run at
-    once. ``credential`` names the environment variable(s) to check, never a value."""
-
-    def __init__(self, service: str, method: str, path: str, status: Optional[int], detail: str, credential: str):
-        self.credential = credential
-        super().__init__(service, method, path, status, detail)
-        what = "refused the credentials" if status == 401 else "denied access with the credentials"
-        self.args = (
-            f"{service} {what} in {credential} ({status} on {method} {path}: {detail}). "
-            f"Check the value of {credential}; nothing was retried.",
-        )
-
-
-class NotProvisionedError(PermanentApiError):
-    """403 on an endpoint of an optional feature (e.g. Aurora's pricing) that the key is not
-    provisioned for. Unlike :class:`AuthenticationError` the credential stays usable: the caller
-    switches that feature off and goes on."""
-
-
-class RateBudgetExhausted(ApiError):
-    """The client-side limiter could not admit a request within the caller's time budget.
-
-    Sensors use this to end a tick early (and resume from their cursor) instead of blocking
-    past Dagster's 60 s evaluation limit while runs are using the shared budget."""
 
 
 class Redactor:
@@ -143,48 +84,6 @@ def parse_retry_after(value: Optional[str]) -> Optional[float]:
     except (TypeError, ValueError):
         return None
     return max(0.0, when.timestamp() - time.time())
-
-
-class BodyNotJson(ValueError):
-    """A body that does not parse as JSON; ``truncated``: it is a prefix of JSON (cut short)."""
-
-    def __init__(self, detail: str, truncated: bool):
-        super().__init__(detail)
-        self.truncated = truncated
-
-
-_NUMBER_PREFIX = re.compile(r"-?[0-9]*(\.[0-9]*)?([eE][+-]?[0-9]*)?")
-_ESCAPE_PREFIX = re.compile(r"u[0-9a-fA-F]{0,4}")
-_LITERALS = ("true", "false", "null", "NaN", "Infinity", "-Infinity")
-
-
-def _cut_short(text: str, exc: json.JSONDecodeError) -> bool:
-    """Whether the parse failed only because ``text`` ended: every prefix of a JSON document fails
-    at its end, inside an unterminated string, or in a token or escape cut short."""
-    rest = text[exc.pos:]
-    if exc.msg.startswith("Unterminated string") or not rest.strip():
-        return True
-    if exc.msg.startswith("Invalid \\uXXXX escape") and _ESCAPE_PREFIX.fullmatch(rest):
-        return True
-    return any(literal.startswith(rest) for literal in _LITERALS) or bool(_NUMBER_PREFIX.fullmatch(rest))
-
-
-def decode_json(raw: bytes) -> Any:
-    """Parse a JSON body (UTF-8, as RFC 8259 requires; a byte-order mark is dropped).
-
-    Bytes that are not UTF-8 become unpaired surrogates (``surrogateescape``), which the staging
-    text rule replaces with U+FFFD and reports, rather than failing the whole answer. NaN and
-    Infinity tokens parse (to float nan/inf): the staging value rules quarantine the field.
-    Raises :class:`BodyNotJson` (``truncated`` when the body is a prefix of JSON)."""
-    text = raw.decode("utf-8", "surrogateescape").removeprefix("\ufeff")
-    try:
-        return json.loads(text)
-    except json.JSONDecodeError as exc:
-        raise BodyNotJson(f"{exc.msg} at character {exc.pos}", _cut_short(text, exc)) from None
-    except RecursionError:
-        raise BodyNotJson("nested too deeply to parse", False) from None
-    except ValueError as exc:  # e.g. an integer of more digits than Python converts
-        raise BodyNotJson(str(exc)[:120], False) from None
 
 
 @dataclass
