@@ -97,6 +97,11 @@ class Settings(BaseSettings):
         "a quarantined project address is left out of its designs' records) or 'project' (also its project's "
         "address: all the project's designs wait).",
     )
+    line_items_table_id: Optional[str] = Field(
+        None, alias="QB_LINE_ITEMS_TABLE_ID",
+        description="Quickbase table of design line items (config/quickbase_tables/line_items.yaml); unset: "
+        "line items are not synced.",
+    )
     fetch_pricing: bool = Field(
         False, alias="AURORA_QB_FETCH_PRICING",
         description="Fetch each design's pricing (GET /designs/{id}/pricing, one request a design) for mappings "

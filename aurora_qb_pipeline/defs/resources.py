@@ -94,6 +94,9 @@ class QuickbaseResource(_ApiResource):
     app_id: Optional[str] = Field(default=None, description="App holding the table.")
     max_request_bytes: int = Field(default=DEFAULT_MAX_REQUEST_BYTES, description="Largest upsert body sent.")
     max_records_per_request: Optional[int] = Field(default=None, description="Cap on records per upsert.")
+    line_items_table_id: Optional[str] = Field(
+        default=None, description="Table of design line items (unset: line items are not synced)."
+    )
     hold_policy: str = Field(
         default=HoldPolicy.DESIGN.value,
         description="Which quarantined rows hold a design back: 'design' (its own) or 'project' (also its address).",
@@ -154,6 +157,7 @@ def quickbase_resource(
         "max_request_bytes": settings.export_max_request_bytes,
         "max_records_per_request": settings.export_max_records_per_request,
         "hold_policy": settings.hold_policy.value,
+        "line_items_table_id": settings.line_items_table_id,
         **client_config(settings), **fields,
     })
 
