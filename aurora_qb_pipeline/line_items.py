@@ -150,6 +150,14 @@ def designs_in_scope(duckdb: DuckDBResource, hold_policy: HoldPolicy) -> dict[st
     return {d: int(r) for d, r in rows}
 
 
+def designs_deleted_in_aurora(duckdb: DuckDBResource) -> set[str]:
+    with connect(duckdb) as conn:
+        if not table_exists(conn, OPS_SCHEMA, "aurora_deletions"):
+            return set()
+        return {d for (d,) in conn.execute(
+            f"select object_id from {OPS_SCHEMA}.aurora_deletions where kind = 'design'").fetchall()}
+
+
 def export_line_items(duckdb: DuckDBResource, client: QuickbaseClient, spec: dict[str, Any],
                       hold_policy: HoldPolicy = HoldPolicy.DESIGN, dry_run: bool = False) -> LineItemsTally:
     """Bring the line items table in step with the staged bills of materials (see the module doc)."""
@@ -173,6 +181,9 @@ def export_line_items(duckdb: DuckDBResource, client: QuickbaseClient, spec: dic
                if state.get(key, (None, None))[1] != _hash(record)]
     tally.unchanged = len(current) - len(changed)
     removed = sorted(k for k, (design_id, _) in state.items() if design_id in scope and k not in current)
+    if spec.get("deletion_policy", "delete") == "delete":  # line items of designs deleted in Aurora
+        deleted_designs = designs_deleted_in_aurora(duckdb)
+        removed += sorted(k for k, (design_id, _) in state.items() if design_id in deleted_designs)
     if dry_run:
         tally.sent, tally.deleted = len(changed), len(removed)
         return tally
@@ -206,22 +217,3 @@ def export_line_items(duckdb: DuckDBResource, client: QuickbaseClient, spec: dic
             conn.execute(f"delete from {OPS_SCHEMA}.line_item_state where list_contains(?, item_key)", [removed])
         conn.execute("commit")
     return tally
-
-
-def delete_items_of_designs(duckdb: DuckDBResource, client: QuickbaseClient, spec: dict[str, Any],
-                            design_ids: list[str]) -> int:
-    """Delete every line item of ``design_ids`` (designs deleted in Aurora) from the table and the state."""
-    if not design_ids:
-        return 0
-    with connect(duckdb) as conn:
-        conn.execute(STATE_DDL)
-        keys = [k for (k,) in conn.execute(
-            f"select item_key from {OPS_SCHEMA}.line_item_state where list_contains(?, design_id)",
-            [design_ids]).fetchall()]
-    if not keys:
-        return 0
-    fields = resolve_fields(spec, client.get_fields())
-    deleted = client.delete_keys(fields.key, keys)
-    with connect(duckdb) as conn:
-        conn.execute(f"delete from {OPS_SCHEMA}.line_item_state where list_contains(?, item_key)", [keys])
-    return deleted

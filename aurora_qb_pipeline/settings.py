@@ -102,6 +102,10 @@ class Settings(BaseSettings):
         description="Quickbase table of design line items (config/quickbase_tables/line_items.yaml); unset: "
         "line items are not synced.",
     )
+    export_log_retention_days: int = Field(
+        90, alias="AURORA_QB_EXPORT_LOG_RETENTION_DAYS", ge=0,
+        description="Days ops.export_log keeps its lines (0: for ever); older lines are dropped after an export.",
+    )
     fetch_pricing: bool = Field(
         False, alias="AURORA_QB_FETCH_PRICING",
         description="Fetch each design's pricing (GET /designs/{id}/pricing, one request a design) for mappings "

@@ -97,6 +97,7 @@ class QuickbaseResource(_ApiResource):
     line_items_table_id: Optional[str] = Field(
         default=None, description="Table of design line items (unset: line items are not synced)."
     )
+    export_log_retention_days: int = Field(default=90, description="Days ops.export_log keeps (0: for ever).")
     hold_policy: str = Field(
         default=HoldPolicy.DESIGN.value,
         description="Which quarantined rows hold a design back: 'design' (its own) or 'project' (also its address).",
@@ -158,6 +159,7 @@ def quickbase_resource(
         "max_records_per_request": settings.export_max_records_per_request,
         "hold_policy": settings.hold_policy.value,
         "line_items_table_id": settings.line_items_table_id,
+        "export_log_retention_days": settings.export_log_retention_days,
         **client_config(settings), **fields,
     })
 

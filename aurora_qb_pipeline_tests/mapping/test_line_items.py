@@ -35,7 +35,7 @@ def _metadata(result):
 def _expected(pipeline):
     """{key: quantity} of the bills of materials of the designs exported to Quickbase."""
     aurora = pipeline.sandbox.aurora.primary
-    exported = {r[20] for r in pipeline.qb_records()}
+    exported = {r[20] for r in pipeline.qb_records()} & set(aurora.summaries)  # deleted ones keep their record
     expected = {}
     for design_id in exported:
         for line in aurora.summaries[design_id].get("bill_of_materials") or []:
@@ -75,6 +75,14 @@ def test_line_items_are_synced_related_and_follow_removals(line_pipeline):
     meta = _metadata(result)
     assert meta["deleted"] >= 1
     assert changed["changed_design_ids"]
+
+    # a design deleted in Aurora loses its line items (line_items.yaml: deletion_policy delete)
+    gone = next(d for d in sorted(design_records) if d != design_id)
+    pipeline.sandbox.aurora.delete_design(gone)
+    assert pipeline.run().success
+    fid, items = _items(pipeline)
+    assert not [k for k in items if k.startswith(f"{gone}:")]
+    assert set(items) == set(_expected(pipeline))
 
 
 def test_line_items_off_without_a_table(pipeline):

@@ -16,7 +16,7 @@ from ...transform import design_rows, project_address_row, proposal_row
 from ...validation import summaries_and_arrays
 from ..resources import AuroraResource
 from ..retries import staging_failures
-from .raw_staging import design_raw, designs_raw, keep_raw, project_raw, stage_pricing
+from .raw_staging import design_raw, designs_raw, keep_raw, noting_deletions, project_raw, stage_pricing
 from .staging import (
     KEY_PREFIX,
     KINDS,
@@ -44,7 +44,8 @@ def project_addresses(context: dg.AssetExecutionContext, aurora: AuroraResource,
     yield from fetch_and_stage(
         context, duckdb, client, "project_addresses", ProjectAddresses, "project_id",
         context.partition_keys, client.get_project, describe_project,
-        lambda pid, project: [project_address_row(pid, project)], raw=("project", project_raw),
+        lambda pid, project: [project_address_row(pid, project)],
+        after_fetch=noting_deletions(context, duckdb, client, context.partition_keys, "project", project_raw),
     )
 
 
@@ -57,7 +58,8 @@ def designs(context: dg.AssetExecutionContext, aurora: AuroraResource, duckdb: D
     for event in fetch_and_stage(
         context, duckdb, client, "designs", Designs, "design_id",
         context.partition_keys, client.list_designs, describe_project,
-        design_rows, raw=("design", designs_raw),
+        design_rows,
+        after_fetch=noting_deletions(context, duckdb, client, context.partition_keys, "design", designs_raw),
     ):
         if isinstance(event, dg.Output):
             for design_id, old_project in release_moved_designs(
@@ -79,7 +81,7 @@ def latest_proposals(
         context, duckdb, client, "latest_proposals", LatestProposals, "design_id",
         design_keys(designs), lambda key: client.get_default_proposal(key[1]), describe_design,
         lambda key, proposal: [proposal_row(key[0], key[1], proposal)] if proposal is not None else [],
-        raw=("proposal", design_raw),
+        after_fetch=lambda found, _: keep_raw(duckdb, "proposal", context.partition_keys, found, design_raw),
     )
 
 

@@ -80,7 +80,8 @@ def fetch_each(
         except AuthenticationError:
             raise
         except PermanentApiError as exc:
-            return item, None, {**describe(item), "reason": f"fetch failed: {aurora.redact(str(exc))}"}
+            return item, None, {**describe(item), "reason": f"fetch failed: {aurora.redact(str(exc))}",
+                                "status": exc.status}
 
     results = aurora.map_concurrently(one, items)
     return [(item, answer) for item, answer, failure in results if not failure], [f for *_, f in results if f]
@@ -175,20 +176,20 @@ def fetch_and_stage(
     fetch: Callable[[Any], Any],
     describe: Callable[[Any], dict],
     to_rows: Callable[[Any, Any], list[dict]],
-    raw: Optional[tuple[str, Callable[[Any, Any], list]]] = None,
+    after_fetch: Optional[Callable[[list, list], None]] = None,
 ) -> Iterator[Any]:
     """The whole of a single-output staging asset: fetch each item, turn answers into rows
     (``to_rows(item, answer)``), then :func:`stage` them; only transient errors are retried.
-    ``raw``: (kind, rows of an answer) to keep the answers in ``staging.aurora_raw`` too."""
+    ``after_fetch(found, failures)``: called with the answers ([(item, answer)]) and the failure
+    rows before anything is staged (keeps the raw answers, notes deletions; it may drop failure
+    rows it explains, such as a 404 for a project deleted in Aurora)."""
     with staging_failures():
         stats = ApiStatsDelta(aurora)
         found, failures = fetch_each(aurora, items, fetch, describe)
         fetched = read_each(found, to_rows, describe)
+        if after_fetch is not None:
+            after_fetch(found, failures)
         fetched.failures[:0] = failures
-        if raw is not None:
-            from .raw_staging import keep_raw  # noqa: PLC0415 - raw_staging imports this module
-
-            keep_raw(duckdb, raw[0], context.partition_keys, found, raw[1])
         yield from stage(context, duckdb, asset_name, schema, fetched, key_column, stats())
 
 
