@@ -16,7 +16,16 @@ from ...transform import design_rows, project_address_row, proposal_row
 from ...validation import summaries_and_arrays
 from ..resources import AuroraResource
 from ..retries import staging_failures
-from .raw_staging import design_raw, designs_raw, keep_raw, noting_deletions, project_raw, stage_pricing
+from ..partitions import known_projects
+from .raw_staging import (
+    design_raw,
+    designs_raw,
+    keep_raw,
+    noting_deletions,
+    project_fetcher,
+    project_raw,
+    stage_pricing,
+)
 from .staging import (
     KEY_PREFIX,
     KINDS,
@@ -43,7 +52,9 @@ def project_addresses(context: dg.AssetExecutionContext, aurora: AuroraResource,
     client = aurora.client
     yield from fetch_and_stage(
         context, duckdb, client, "project_addresses", ProjectAddresses, "project_id",
-        context.partition_keys, client.get_project, describe_project,
+        context.partition_keys,
+        project_fetcher(context, client, context.partition_keys, len(known_projects(context.instance))),
+        describe_project,
         lambda pid, project: [project_address_row(pid, project)],
         after_fetch=noting_deletions(context, duckdb, client, context.partition_keys, "project", project_raw),
     )

@@ -103,3 +103,38 @@ def noting_deletions(context: dg.AssetExecutionContext, duckdb: DuckDBResource, 
             context.log.info(f"deleted in Aurora: {object_id} ({reason})")
 
     return hook
+
+
+def project_fetcher(context: dg.AssetExecutionContext, aurora: AuroraClient, project_ids: Sequence[str],
+                    known_count: int) -> Callable[[str], Any]:
+    """``fetch(project_id)`` for the project step that asks only what it must.
+
+    Aurora's project list pages carry whole project objects, ``location`` included. When the run
+    covers more projects than the listing has pages (``known_count`` projects, ``per_page`` a
+    page), the step reads the pages once and takes the run's projects from them; a project the
+    pages do not show, or show without a ``location``, is fetched by ``GET /projects/{id}`` as
+    before (a deleted one then answers 404). A run over a few projects fetches them one by one."""
+    wanted = set(project_ids)
+    pages_needed = -(-max(known_count, len(wanted)) // aurora.per_page)
+    listed: dict[str, dict] = {}
+    if len(wanted) > pages_needed:
+        try:
+            for page in aurora.pages("projects"):
+                for project in page.items:
+                    if isinstance(project, dict) and project.get("id") in wanted \
+                            and isinstance(project.get("location"), dict):
+                        listed[project["id"]] = project
+                if len(listed) == len(wanted):
+                    break
+        except AuthenticationError:
+            raise
+        except PermanentApiError as exc:
+            context.log.warning(f"project list pages unusable ({aurora.redact(str(exc))}); fetching projects one by one")
+            listed = {}
+        context.log.info(f"{len(listed)} of {len(wanted)} projects taken from the list pages; "
+                         f"{len(wanted) - len(listed)} fetched one by one")
+
+    def fetch(project_id: str) -> Any:
+        return listed.get(project_id) or aurora.get_project(project_id)
+
+    return fetch
