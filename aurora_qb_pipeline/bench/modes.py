@@ -20,6 +20,8 @@ from ..definitions import build_definitions
 from ..defs.aurora.staging import staging_key
 from ..defs.partitions import DAILY_RECONCILE_TRIGGER, known_projects, range_tags
 from ..defs.quickbase.assets import EXPORT_KEY
+from ..defs.quickbase.line_items import LINE_ITEMS_KEY
+from ..line_items import load_spec
 from ..defs.resources import aurora_resource, build_resources, quickbase_resource
 from ..instance import open_instance, prepare_dagster_home
 from ..mapping import ResolvedMapping, encode_row, load_mapping, resolve_mapping
@@ -29,6 +31,7 @@ from ..schemas import export_row
 from ..settings import Credentials, Settings
 from ..transform import array_rows, design_row, project_address_row, proposal_row, summary_row
 from .events import WebhookVariant
+from .tables import create_declared_table
 from .measure import Meter, Step, StepAction, default_timeout, max_rss_mb, measure_steps
 
 MODES = ("incremental", "naive")
@@ -53,7 +56,11 @@ def _asset_metadata(result: dg.ExecuteInProcessResult, asset: dg.AssetKey) -> di
 
 def runs_detail(runs: list[dg.ExecuteInProcessResult]) -> dict[str, Any]:
     exports = [_asset_metadata(r, EXPORT_KEY) for r in runs]
+    items = [_asset_metadata(r, LINE_ITEMS_KEY) for r in runs]
     return {
+        "export_upserts": sum(m.get("requests", 0) for m in exports),
+        "line_item_requests": sum(m.get("requests", 0) for m in items),
+        "line_items_sent": sum(m.get("sent", 0) for m in items),
         "ok": all(r.success for r in runs),
         "runs": len(runs),
         "projects_fetched": sum(_asset_metadata(r, staging_key("project_addresses")).get("projects", 0) for r in runs),
@@ -69,7 +76,8 @@ class IncrementalMode:
         home = prepare_dagster_home(workdir / "dagster_home", fresh=True)
         self.sandbox, self.seed = sandbox, seed
         self.instance = open_instance(home)
-        settings, credentials = sandbox_settings(sandbox, workdir, dagster_home=home)
+        line_items = create_declared_table(sandbox, load_spec(), str(sandbox.quickbase.table_id))
+        settings, credentials = sandbox_settings(sandbox, workdir, dagster_home=home, line_items_table_id=line_items)
         self.defs = build_definitions(settings, build_resources(settings, credentials))
         self.cursor: Optional[str] = None  # the design-request sensor's
         self.events = WebhookVariant(sandbox, settings, self.defs, self.instance, seed, CHANGED_FRACTION, runs_detail)

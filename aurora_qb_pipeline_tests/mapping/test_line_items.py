@@ -3,10 +3,10 @@ record, upserted on design id + component id; components removed in Aurora are d
 
 import pytest
 
+from aurora_qb_pipeline.bench.tables import create_declared_table
 from aurora_qb_pipeline.line_items import load_spec
 
 from ..conftest import Pipeline, sandbox_settings
-from .qb_tables import create_declared_table
 
 LINE_ITEMS = ("quickbase", "design_line_items")
 
