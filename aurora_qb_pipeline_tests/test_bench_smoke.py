@@ -45,7 +45,9 @@ def test_incremental_sends_only_what_changed(report):
         "rerun_unchanged_design_requests", "rerun_1pct", "rerun_1pct_webhooks", "full_reconcile",
     ]
     full = steps["full_sync"]
-    assert full["upsert_requests"] == 1 and full["records_sent"] > 0  # one batch for every design
+    # one batch for every design, one for every line item (one request per 40 MB per table)
+    assert full["upsert_requests"] == 2 and full["records_sent"] > 0
+    assert full["detail"]["export_upserts"] == 1 and full["detail"]["line_item_requests"] == 1
     unchanged = steps["rerun_unchanged"]
     assert unchanged["records_sent"] == 0 and unchanged["upsert_requests"] == 0
     assert unchanged["aurora_requests"] < full["aurora_requests"]
