@@ -98,3 +98,37 @@ AURORA_AGREEMENT_STATUSES = ("sent", "viewed", "signed", "canceled", "declined",
 without a version bump; listeners must ignore unfamiliar ones."""
 
 AURORA_SIMULATION_STATUSES = ("succeeded", "failed")
+
+# --- Aurora site surveys (the site-survey app guide) ----------------------------------------
+
+AURORA_PARTNER_WEBHOOK_EVENTS: dict[str, tuple[str, ...]] = {
+    "site_survey_requested": ("SITE_SURVEY_REQUEST_ID", "TENANT_ID", "SESSION_TOKEN"),
+}
+"""Partner-application events (subscribed with the application key on
+``/partner_applications/{application_id}/webhooks``, delivered for every tenant that enabled the
+app) and their placeholders. A site-survey app gets ``site_survey_requested``."""
+
+AURORA_PARTNER_TOKEN_EXPIRES_FORMAT = "%Y-%m-%d %H:%M:%S %Z"
+"""``create_token`` answers ``{"token": {"bearer_token", "expires_at": "2023-07-29 04:30:46 UTC"}}``."""
+
+AURORA_SITE_SURVEY_SCREENSHOT_TTL_S = 24 * 3600.0
+"""The screenshot URL of a site-survey request expires 24 hours after it is retrieved."""
+
+AURORA_SITE_SURVEY_ENUMS: dict[str, tuple[str, ...]] = {
+    "main_panel_location": ("interior", "exterior", "garage", "basement", "other"),
+    "service_type": ("single_phase_120_240v", "three_phase_120_208v", "three_phase_277_480v"),
+    "feeder_type": ("overhead", "underground"),
+    "utility_meter_location": ("exterior_wall", "interior", "garage", "pedestal", "other"),
+    "existing_grounding": ("ground_rod", "ufer", "water_pipe", "none", "unknown"),
+    "units_of_measurement": ("imperial", "metric"),
+    "roof_type": ("comp_shingle", "tile", "metal_standing_seam", "metal_corrugated", "flat_membrane",
+                  "wood_shake", "other"),
+    "framing_type": ("rafters", "trusses", "i_joists", "other"),
+    "rafter_size": ("2x4", "2x6", "2x8", "2x10", "2x12", "other"),
+}
+"""The enum fields of the site-survey uploads. Aurora's guide marks these fields "(enum)" but
+does not publish their values: these are GUESSES, shared by the sandbox (which checks them) and the
+Quickbase survey tables (their choice lists), so both change together when Aurora publishes them."""
+
+AURORA_SITE_SURVEY_REQUIRED_AT_COMPLETION = ("main_panel_location", "main_bus_rating", "main_breaker_rating")
+"""Electrical fields "required at completion": without them ``PUT .../status`` answers 422."""

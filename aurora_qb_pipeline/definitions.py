@@ -12,9 +12,13 @@ from typing import Any, Optional
 
 import dagster as dg
 
+from .defs.alerts import alert_webhook_resource, build_alert_sensors
 from .defs.aurora.schedules import build_schedules
 from .defs.aurora.sensors import SensorTuning, build_sensors
+from .defs.catalog import annotate
+from .defs.observation import build_observation_schedules
 from .defs.resources import build_resources
+from .defs.site_surveys.sensors import build_site_survey_sensors
 from .defs.webhooks.sensors import WebhookTuning, build_webhook_sensors
 from .settings import Settings
 
@@ -24,19 +28,23 @@ def build_definitions(
     webhook_tuning: WebhookTuning = WebhookTuning(),
 ) -> dg.Definitions:
     """Assets, checks and jobs of ``defs/``, the sensors and schedule built from ``settings``,
-    and ``resources`` (default: from ``settings``, secrets as ``dg.EnvVar``)."""
-    return dg.Definitions.merge(
+    and ``resources`` (default: from ``settings``, secrets as ``dg.EnvVar``). Column schemas, the
+    source edges and freshness policies are applied to the assets (``defs/catalog.py``)."""
+    resources = resources if resources is not None else build_resources(settings)
+    defs = dg.Definitions.merge(
         dg.load_from_defs_folder(path_within_project=Path(__file__).parent),
         dg.Definitions(
             # every job, the implicit one of the UI's "Materialize" included, runs its steps in the
             # run worker's process: they take turns on the duckdb pool anyway, and the worker
             # record (defs/run_worker.py) names the one process that executes the run
             executor=dg.in_process_executor,
-            sensors=build_sensors(settings, tuning) + build_webhook_sensors(settings, webhook_tuning),
-            schedules=build_schedules(settings),
-            resources=resources if resources is not None else build_resources(settings),
+            sensors=build_sensors(settings, tuning) + build_webhook_sensors(settings, webhook_tuning)
+            + build_site_survey_sensors(settings) + build_alert_sensors(settings),
+            schedules=build_schedules(settings) + build_observation_schedules(settings),
+            resources={"alert_webhook": alert_webhook_resource(settings), **resources},
         ),
     )
+    return annotate(defs)
 
 
 @dg.definitions

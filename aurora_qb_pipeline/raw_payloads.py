@@ -78,23 +78,30 @@ def replace_raw(
 ) -> int:
     """Make ``staging.aurora_raw`` hold exactly ``items`` ((project id, object id, payload)) of
     ``kind`` for ``project_ids``, in one transaction. Returns the rows written."""
-    if kind not in RAW_KINDS:
-        raise ValueError(f"unknown raw payload kind {kind!r}")
-    stamp = now_utc()
-    rows = [(kind, str(pid), str(oid), payload_json(p), stamp) for pid, oid, p in items]
     with connect(duckdb) as conn:
         conn.execute(DDL)
         conn.execute("begin")
         try:
-            if project_ids:
-                conn.execute(f"delete from {STAGING_SCHEMA}.{RAW_TABLE} where kind = ? and list_contains(?, project_id)",
-                             [kind, list(project_ids)])
-            if rows:
-                conn.executemany(f"insert into {STAGING_SCHEMA}.{RAW_TABLE} values (?, ?, ?, ?, ?)", rows)
+            written = replace_raw_in(conn, kind, project_ids, items)
         except BaseException:
             conn.execute("rollback")
             raise
         conn.execute("commit")
+    return written
+
+
+def replace_raw_in(conn, kind: str, project_ids: Sequence[str], items: Iterable[tuple[str, str, Any]]) -> int:
+    """:func:`replace_raw` on an open connection, in the caller's transaction."""
+    if kind not in RAW_KINDS:
+        raise ValueError(f"unknown raw payload kind {kind!r}")
+    conn.execute(DDL)
+    stamp = now_utc()
+    rows = [(kind, str(pid), str(oid), payload_json(p), stamp) for pid, oid, p in items]
+    if project_ids:
+        conn.execute(f"delete from {STAGING_SCHEMA}.{RAW_TABLE} where kind = ? and list_contains(?, project_id)",
+                     [kind, list(project_ids)])
+    if rows:
+        conn.executemany(f"insert into {STAGING_SCHEMA}.{RAW_TABLE} values (?, ?, ?, ?, ?)", rows)
     return len(rows)
 
 

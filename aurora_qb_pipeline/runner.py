@@ -13,6 +13,7 @@ from typing import Any, Optional
 
 import dagster as dg
 
+from .defs.aurora.changed import PROJECT_COUNT_TAG
 from .defs.jobs import aurora_quickbase_sync
 from .defs.partitions import MAX_RUNTIME_TAG, RANGE_END, RANGE_START, TRIGGER_TAG
 from .recovery import Finding, recover
@@ -21,7 +22,7 @@ log = logging.getLogger(__name__)
 
 RETRY_OF_TAG = "aurora_qb/retry_of"
 """On a run the local runner started again for a run whose worker died: that run's id."""
-RETRIED_TAGS = (RANGE_START, RANGE_END, TRIGGER_TAG, MAX_RUNTIME_TAG, "dagster/partition")
+RETRIED_TAGS = (RANGE_START, RANGE_END, TRIGGER_TAG, MAX_RUNTIME_TAG, PROJECT_COUNT_TAG, "dagster/partition")
 
 
 @dataclass
@@ -52,10 +53,10 @@ def _recover(instance: dg.DagsterInstance) -> list[Finding]:
 
 
 def _execute(defs: dg.Definitions, instance: dg.DagsterInstance, tags: dict[str, str], job_name: Optional[str],
-             log_level: str) -> dg.ExecuteInProcessResult:
+             log_level: str, run_config: Optional[dict] = None) -> dg.ExecuteInProcessResult:
     job = defs.resolve_job_def(job_name or aurora_quickbase_sync.name)
-    run_config = {"loggers": {"console": {"config": {"log_level": log_level}}}}
-    return job.execute_in_process(instance=instance, tags=tags, run_config=run_config, raise_on_error=False)
+    config = {**(run_config or {}), "loggers": {"console": {"config": {"log_level": log_level}}}}
+    return job.execute_in_process(instance=instance, tags=tags, run_config=config, raise_on_error=False)
 
 
 def run_job(
@@ -64,10 +65,12 @@ def run_job(
     tags: dict[str, str],
     job_name: Optional[str] = None,
     log_level: str = "WARNING",
+    run_config: Optional[dict] = None,
 ) -> dg.ExecuteInProcessResult:
-    """Execute a job in this process, first recovering from runs that died (``recovery.py``)."""
+    """Execute a job in this process, first recovering from runs that died (``recovery.py``);
+    ``run_config``: e.g. the project ids of an ``aurora_event_sync`` run."""
     _recover(instance)
-    return _execute(defs, instance, tags, job_name, log_level)
+    return _execute(defs, instance, tags, job_name, log_level, run_config)
 
 
 def recover_and_retry(
@@ -85,7 +88,8 @@ def recover_and_retry(
             continue
         tags = {key: run.tags[key] for key in RETRIED_TAGS if key in run.tags}
         log.warning("running the projects of dead run %s again", run.run_id)
-        retries.append(_execute(defs, instance, {**tags, RETRY_OF_TAG: run.run_id}, run.job_name, log_level))
+        ops = {"ops": run.run_config["ops"]} if (run.run_config or {}).get("ops") else None  # an event run's projects
+        retries.append(_execute(defs, instance, {**tags, RETRY_OF_TAG: run.run_id}, run.job_name, log_level, ops))
     return retries
 
 
@@ -110,5 +114,7 @@ def tick(
     outcome = TickOutcome(result.cursor or cursor, runs=retries)
     outcome.new_partitions = apply_partition_requests(instance, result.dynamic_partitions_requests)
     for request in result.run_requests or []:
-        outcome.runs.append(run_job(defs, instance, dict(request.tags)))
+        job_name = request.job_name or (sensor.job_name if sensor.has_jobs else None)
+        outcome.runs.append(run_job(defs, instance, dict(request.tags), job_name,
+                                    run_config=dict(request.run_config or {}) or None))
     return outcome

@@ -40,6 +40,11 @@ WEBHOOK_SECRET_VARIABLE = "AURORA_QB_WEBHOOK_SECRET"
 """The shared secret Aurora's webhook deliveries carry. Only the receiver and ``aurora-qb webhooks
 subscribe`` read it (:func:`webhook_secret_from_env`); Dagster never needs it."""
 MIN_WEBHOOK_SECRET_LENGTH = 16
+PARTNER_KEY_VARIABLE = "AURORA_PARTNER_APPLICATION_KEY"
+"""The site-survey app's application key (a secret: exchanged for temporary tokens, never logged)."""
+ALERT_URL_VARIABLE = "AURORA_QB_ALERT_URL"
+"""Where run-failure alerts are POSTed (``defs/alerts.py``). A secret: Dagster reads it through
+``dg.EnvVar``; the settings keep only whether it is set (``alert_url_set``)."""
 
 
 class _MappingEnvSource(EnvSettingsSource):
@@ -140,6 +145,37 @@ class Settings(BaseSettings):
     webhook_public_url: Optional[str] = Field(
         None, alias="AURORA_QB_WEBHOOK_PUBLIC_URL",
         description="Where Aurora reaches the webhook receiver (default of `webhooks subscribe --public-url`).",
+    )
+    alert_url_set: bool = Field(
+        False, alias=ALERT_URL_VARIABLE,
+        description="URL the run_failure_alert sensor POSTs failed runs to (a secret: read by Dagster through "
+        "dg.EnvVar when the sensor runs; the settings keep only whether it is set).",
+    )
+
+    @field_validator("alert_url_set", mode="before")
+    @classmethod
+    def _only_whether_set(cls, value: Any) -> Any:
+        if isinstance(value, str):  # the URL itself is never kept
+            return bool(value.strip())
+        return value
+
+    aurora_partner_application_id: Optional[str] = Field(
+        None, alias="AURORA_PARTNER_APPLICATION_ID",
+        description="Site surveys: the application_id Aurora gave the site-survey app (its key is the secret "
+        "AURORA_PARTNER_APPLICATION_KEY). Unset: the site-survey sensors stand down.",
+    )
+    site_survey_interval_s: int = Field(
+        60, alias="AURORA_QB_SITE_SURVEY_INTERVAL_S", ge=10,
+        description="Site surveys: how often the sensors look for new requests and completed surveys, seconds.",
+    )
+    site_survey_link_ttl_s: float = Field(
+        7 * 24 * 3600.0, alias="AURORA_QB_SITE_SURVEY_LINK_TTL_S", gt=0,
+        description="Site surveys: how long the image links handed to Aurora work, seconds.",
+    )
+    site_survey_tables_file: Optional[Path] = Field(
+        None, alias="AURORA_QB_SITE_SURVEY_TABLES",
+        description="Site surveys: the Quickbase table spec (default: the packaged "
+        "config/quickbase_tables/site_surveys.yaml).",
     )
 
     @field_validator("automation_running", mode="before")
@@ -272,6 +308,8 @@ class Credentials:
     quickbase_realm_hostname: str
     quickbase_user_token: str
     quickbase_table_id: str
+    aurora_partner_application_key: Optional[str] = None  # site surveys only
+    webhook_secret: Optional[str] = None  # signs the image links of site surveys
 
     @classmethod
     def from_env(cls, environ: Optional[Mapping[str, str]] = None) -> "Credentials":
@@ -281,7 +319,9 @@ class Credentials:
         missing = [name for name in SECRET_VARIABLES if not environ.get(name)]
         if missing:
             raise KeyError(f"not set: {', '.join(missing)}")
-        return cls(*(str(environ[name]) for name in SECRET_VARIABLES))
+        return cls(*(str(environ[name]) for name in SECRET_VARIABLES),
+                   aurora_partner_application_key=environ.get(PARTNER_KEY_VARIABLE) or None,
+                   webhook_secret=environ.get(WEBHOOK_SECRET_VARIABLE) or None)
 
     def values(self) -> list[str]:
         return [self.aurora_tenant_id, self.aurora_api_token, self.quickbase_realm_hostname,

@@ -153,6 +153,15 @@ def replace_quarantine(
     """Make the quarantine (and the staging notes) hold exactly this run's rows for these projects
     and this asset. ``rejected``: dicts with "reason" (and "problems"); ``notes``: dicts with
     project_id, record_key, field, rule, value."""
+    with ops_transaction(duckdb) as conn:
+        replace_quarantine_in(conn, asset, project_ids, rejected, key_column, run_id, notes)
+
+
+def replace_quarantine_in(
+    conn, asset: str, project_ids: Sequence[str], rejected: Sequence[dict], key_column: str, run_id: str,
+    notes: Sequence[dict] = (),
+) -> None:
+    """:func:`replace_quarantine` on an open connection (the caller's transaction, ops tables in place)."""
     stamp = now_utc()
     rows = [
         (
@@ -172,21 +181,20 @@ def replace_quarantine(
          safe_text(str(n["rule"])), safe_text(str(n["value"])), run_id, stamp)
         for n in notes
     ]
-    with ops_transaction(duckdb) as conn:
-        if project_ids:
-            for table in ("quarantine", "staging_notes"):
-                conn.execute(
-                    f"delete from {OPS_SCHEMA}.{table} where asset = ? and list_contains(?, project_id)",
-                    [asset, list(project_ids)],
-                )
-        if rows:
-            conn.executemany(
-                f"insert into {OPS_SCHEMA}.quarantine (asset, project_id, record_key, reason, record_json, run_id, "
-                "quarantined_at, problems) values (?, ?, ?, ?, ?, ?, ?, ?)",
-                rows,
+    if project_ids:
+        for table in ("quarantine", "staging_notes"):
+            conn.execute(
+                f"delete from {OPS_SCHEMA}.{table} where asset = ? and list_contains(?, project_id)",
+                [asset, list(project_ids)],
             )
-        if note_rows:
-            conn.executemany(f"insert into {OPS_SCHEMA}.staging_notes values (?, ?, ?, ?, ?, ?, ?, ?)", note_rows)
+    if rows:
+        conn.executemany(
+            f"insert into {OPS_SCHEMA}.quarantine (asset, project_id, record_key, reason, record_json, run_id, "
+            "quarantined_at, problems) values (?, ?, ?, ?, ?, ?, ?, ?)",
+            rows,
+        )
+    if note_rows:
+        conn.executemany(f"insert into {OPS_SCHEMA}.staging_notes values (?, ?, ?, ?, ?, ?, ?, ?)", note_rows)
 
 
 def prune_export_log(duckdb: DuckDBResource, retention_days: int) -> int:
@@ -225,30 +233,49 @@ def release_moved_designs(duckdb: DuckDBResource, project_ids: Sequence[str], de
     ``design_ids``: the valid designs of ``project_ids``; those this run quarantined there count too.
     Returns [(design id, old project id)]."""
     with connect(duckdb) as conn:
-        if not table_exists(conn, STAGING_SCHEMA, "designs"):
-            return []
         if table_exists(conn, OPS_SCHEMA, "quarantine"):
             quarantined = conn.execute(
                 f"select record_key from {OPS_SCHEMA}.quarantine where asset = 'designs' and record_key is not null "
                 "and list_contains(?, project_id)", [list(project_ids)]).fetchall()
             design_ids = [*design_ids, *(key for (key,) in quarantined)]
-        if not design_ids:
-            return []
-        where = "list_contains(?, design_id) and not list_contains(?, project_id)"
-        params = [list(design_ids), list(project_ids)]
-        moved = conn.execute(f"select distinct design_id, project_id from {STAGING_SCHEMA}.designs where {where}",
-                             params).fetchall()
-        if not moved:
-            return []
         conn.execute("begin")
-        for table in DESIGN_KEYED_TABLES:
-            if table_exists(conn, STAGING_SCHEMA, table):
-                conn.execute(f"delete from {STAGING_SCHEMA}.{table} where {where}", params)
-        if table_exists(conn, OPS_SCHEMA, "quarantine"):
-            conn.execute(f"delete from {OPS_SCHEMA}.quarantine where "
-                         "list_contains(?, record_key) and not list_contains(?, project_id)", params)
+        moved = release_moved_designs_in(conn, project_ids, design_ids)
         conn.execute("commit")
+    return moved
+
+
+def release_moved_designs_in(conn, project_ids: Sequence[str], design_ids: Sequence[str]) -> list[tuple]:
+    """:func:`release_moved_designs` on an open connection, in the caller's transaction;
+    ``design_ids``: every design of ``project_ids`` this run staged or quarantined."""
+    if not design_ids or not table_exists(conn, STAGING_SCHEMA, "designs"):
+        return []
+    where = "list_contains(?, design_id) and not list_contains(?, project_id)"
+    params = [list(design_ids), list(project_ids)]
+    moved = conn.execute(f"select distinct design_id, project_id from {STAGING_SCHEMA}.designs where {where}",
+                         params).fetchall()
+    if not moved:
+        return []
+    for table in DESIGN_KEYED_TABLES:
+        if table_exists(conn, STAGING_SCHEMA, table):
+            conn.execute(f"delete from {STAGING_SCHEMA}.{table} where {where}", params)
+    if table_exists(conn, OPS_SCHEMA, "quarantine"):
+        conn.execute(f"delete from {OPS_SCHEMA}.quarantine where "
+                     "list_contains(?, record_key) and not list_contains(?, project_id)", params)
     return [tuple(row) for row in moved]
+
+
+def replace_project_rows_in(conn, table: str, project_ids: Sequence[str], frame: pd.DataFrame) -> None:
+    """Make ``staging.<table>`` hold exactly ``frame`` for ``project_ids`` (delete, then insert by
+    column name), on an open connection in the caller's transaction; the table exists
+    (:func:`ensure_staging_table`)."""
+    conn.execute(f"delete from {STAGING_SCHEMA}.{table} where list_contains(?, project_id)", [list(project_ids)])
+    if len(frame):
+        view = f"_staged_{table}"
+        conn.register(view, frame)
+        # on an error the view is left to die with the connection: unregistering it in the aborted
+        # transaction would raise and hide the error
+        conn.execute(f"insert into {STAGING_SCHEMA}.{table} by name select * from {view}")
+        conn.unregister(view)
 
 
 def read_table(duckdb: DuckDBResource, sql: str, params: Optional[list] = None) -> pd.DataFrame:

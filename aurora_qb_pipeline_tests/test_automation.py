@@ -14,6 +14,7 @@ from aurora_qb_pipeline.defs.aurora.sensors import (
     build_project_discovery_sensor,
 )
 from aurora_qb_pipeline.defs.jobs import aurora_quickbase_sync
+from aurora_qb_pipeline.defs.aurora.changed import CHANGED_PROJECTS_OP, EVENT_JOB_NAME
 from aurora_qb_pipeline.defs.partitions import RANGE_END, RANGE_START, known_projects
 from aurora_qb_pipeline.defs.resources import aurora_resource
 from aurora_qb_pipeline.ranges import daily_slice, plan_ranges
@@ -52,9 +53,13 @@ def _evaluate(sensor, instance, resources, cursor=None):
 
 
 def _covered(order, run_requests):
-    """Partition keys the range run requests cover, in partition order."""
+    """Partition keys the run requests cover: a range run's range in partition order, an event
+    run's projects (run config)."""
     keys = []
     for request in run_requests:
+        if request.job_name == EVENT_JOB_NAME:
+            keys += request.run_config["ops"][CHANGED_PROJECTS_OP]["config"]["project_ids"]
+            continue
         start, end = order.index(request.tags[RANGE_START]), order.index(request.tags[RANGE_END])
         keys += order[start : end + 1]
     return keys
@@ -111,12 +116,12 @@ def test_design_request_sensor_skips_rejected_and_uses_a_watermark(pipeline):
     first, cursor = _evaluate(design_request_sensor, instance, resources)
     apply_partition_requests(instance, first.dynamic_partitions_requests)
     synced = set(_covered(_order(instance), first.run_requests))
-    assert _completed_projects(aurora) <= synced
     assert json.loads(cursor)["watermark"] and json.loads(cursor)["page"] == 1
-    # ranges may cover a few extra projects between wanted ones, but never start or end on an unwanted one
-    assert all(r.tags[RANGE_START] in _completed_projects(aurora) for r in first.run_requests)
-    assert rejected_only.isdisjoint({r.tags[RANGE_START] for r in first.run_requests})
-    assert len(first.run_requests) <= SensorTuning().max_runs_per_tick
+    # ONE run for exactly the projects with a completed or accepted request: no range, no extra project
+    (request,) = first.run_requests
+    assert request.job_name == EVENT_JOB_NAME and request.tags["aurora_qb/trigger"] == "design_requests"
+    assert synced == _completed_projects(aurora) and rejected_only.isdisjoint(synced)
+    assert int(request.tags["dagster/max_runtime"]) == pipeline.settings.run_max_runtime_s(len(synced))
 
     quiet, cursor = _evaluate(design_request_sensor, instance, resources, cursor)
     assert isinstance(quiet, dg.SkipReason)
@@ -126,7 +131,7 @@ def test_design_request_sensor_skips_rejected_and_uses_a_watermark(pipeline):
     third, cursor = _evaluate(design_request_sensor, instance, resources, before)
     apply_partition_requests(instance, third.dynamic_partitions_requests)
     covered = set(_covered(_order(instance), third.run_requests))
-    assert set(changed["project_ids"]) <= covered
+    assert set(changed["project_ids"]) <= covered and len(third.run_requests) == 1
     # the same tick evaluated again yields the same run keys, so Dagster launches nothing twice
     replay, _ = _evaluate(design_request_sensor, instance, resources, before)
     assert [r.run_key for r in replay.run_requests] == [r.run_key for r in third.run_requests]
@@ -200,8 +205,10 @@ def test_a_large_batch_is_one_run_over_all_partitions(pipeline):
 def test_definitions_load_with_every_automation():
     defs = build_definitions(Settings(daily_cron="30 3 * * *", timezone="Europe/Berlin", automation_running=True))
     assert {s.name for s in defs.sensors} == {"design_request_sensor", "project_discovery_sensor",
-                                              "aurora_webhook_sensor"}
-    assert {s.name for s in defs.schedules} == {"daily_reconcile_schedule"}
+                                              "aurora_webhook_sensor", "site_survey_request_sensor",
+                                              "site_survey_completion_sensor", "run_failure_alert"}
+    assert {s.name for s in defs.schedules} == {"daily_reconcile_schedule", "observe_sources_schedule"}
+    assert all(s.default_status == dg.DefaultSensorStatus.RUNNING for s in defs.sensors)
     defs.resolve_job_def("aurora_quickbase_sync")
     dg.Definitions.validate_loadable(defs)
     schedule = defs.resolve_schedule_def("daily_reconcile_schedule")

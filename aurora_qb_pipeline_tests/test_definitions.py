@@ -40,14 +40,19 @@ def test_dg_list_defs_shows_the_designed_layout():
     assets = {a["asset_key"] for a in listed["assets"]}
     assert assets == {"aurora/project_addresses", "aurora/designs", "aurora/latest_proposals",
                       "aurora/design_summaries", "aurora/design_arrays", "quickbase/designs_export",
+                      "aurora/tenant", "quickbase/designs_table", "aurora/changed_projects",
                       "quickbase/design_line_items"}
     assert all(a["description"] and a["owners"] == [{"team": "integrations"}] for a in listed["assets"])
-    assert all(c["description"] for c in listed["asset_checks"]) and len(listed["asset_checks"]) == 7
-    assert {j["name"] for j in listed["jobs"]} == {"aurora_quickbase_sync", "quickbase_export_only"}
-    assert {s["name"] for s in listed["schedules"]} == {"daily_reconcile_schedule"}
+    assert all(c["description"] for c in listed["asset_checks"]) and len(listed["asset_checks"]) == 10
+    assert {j["name"] for j in listed["jobs"]} == {"aurora_quickbase_sync", "aurora_event_sync", "quickbase_export_only",
+                                                   "observe_sources_and_sinks", "site_survey_intake",
+                                                   "site_survey_upload"}
+    assert {s["name"] for s in listed["schedules"]} == {"daily_reconcile_schedule", "observe_sources_schedule"}
     assert {s["name"] for s in listed["sensors"]} == {"design_request_sensor", "project_discovery_sensor",
-                                                      "aurora_webhook_sensor"}
-    assert {r["name"] for r in listed["resources"]} >= {"aurora", "quickbase", "duckdb", "io_manager", "webhook_inbox"}
+                                                      "aurora_webhook_sensor", "site_survey_request_sensor",
+                                                      "site_survey_completion_sensor", "run_failure_alert"}
+    assert {r["name"] for r in listed["resources"]} >= {"aurora", "quickbase", "duckdb", "io_manager", "webhook_inbox",
+                                                        "site_surveys", "alert_webhook"}
 
 
 def test_settings_come_from_the_environment_only_through_from_env(monkeypatch):

@@ -184,7 +184,8 @@ def test_oversized_requests_are_split_until_every_record_lands(pipeline):
 def test_record_cap_and_body_limit_come_from_the_environment_and_run_config(sandbox, instance, tmp_path, credentials):
     assert sandbox_settings(sandbox, tmp_path).export_max_records_per_request is None  # by default
     env = {**sandbox.env(), "AURORA_QB_EXPORT_MAX_RECORDS": "7", "AURORA_QB_EXPORT_MAX_BYTES": "20000"}
-    settings = Settings.from_env(env, duckdb_path=tmp_path / "aurora_qb.duckdb", rate_limit_db=tmp_path / "rl.sqlite")
+    settings = Settings.from_env(env, duckdb_path=tmp_path / "aurora_qb.duckdb", rate_limit_db=tmp_path / "rl.sqlite",
+                                 inbox_url=f"sqlite:///{tmp_path / 'inbox.sqlite'}")  # staging teaches the inbox
     pipeline = Pipeline(sandbox, instance, settings, credentials)
     meta = export_metadata(pipeline.sync_all())
     assert meta["requests"] == math.ceil(meta["sent"] / 7) and meta["failed"] == 0

@@ -17,6 +17,7 @@ from dagster._core.test_utils import create_run_for_test
 
 from aurora_qb_pipeline.cli import main as cli_main
 from aurora_qb_pipeline.definitions import build_definitions
+from aurora_qb_pipeline.defs.aurora.changed import EVENT_JOB_NAME, event_run_projects, event_run_request
 from aurora_qb_pipeline.defs.partitions import MAX_RUNTIME_TAG, RANGE_END, RANGE_START, TRIGGER_TAG, range_run_requests
 from aurora_qb_pipeline.defs.run_worker import WorkerHeartbeat
 from aurora_qb_pipeline.instance import open_instance, prepare_dagster_home
@@ -60,8 +61,9 @@ def record_for(run_id: str, pid: int, heartbeat: float = 0.0) -> WorkerRecord:
     return WorkerRecord(run_id, socket.gethostname(), pid, started, heartbeat or time.time(), process_domain())
 
 
-def started_run(instance, record=None, status=Status.STARTED, **tags):
-    run = create_run_for_test(instance, job_name="aurora_quickbase_sync", tags=tags)
+def started_run(instance, record=None, status=Status.STARTED, job_name="aurora_quickbase_sync", run_config=None,
+                **tags):
+    run = create_run_for_test(instance, job_name=job_name, tags=tags, run_config=run_config)
     instance.report_dagster_event(
         DagsterEvent(event_type_value=DagsterEventType.RUN_START.value, job_name=run.job_name), run_id=run.run_id
     )
@@ -195,7 +197,7 @@ def test_every_step_starts_the_run_worker_and_runs_in_the_worker_process():
     graph = defs.resolve_asset_graph()
     for assets_def in graph.assets_defs:
         assert "duckdb" in assets_def.required_resource_keys, assets_def.keys
-    for job_name in ("aurora_quickbase_sync", "quickbase_export_only", "__ASSET_JOB"):
+    for job_name in ("aurora_quickbase_sync", "aurora_event_sync", "quickbase_export_only", "__ASSET_JOB"):
         assert defs.resolve_job_def(job_name).executor_def.name == dg.in_process_executor.name
     assert defs.resolve_implicit_global_asset_job_def().executor_def.name == dg.in_process_executor.name
 
@@ -229,3 +231,18 @@ def test_the_local_runner_ends_a_dead_run_and_runs_its_projects_once_more(pipeli
     again = started_run(instance, lambda rid: record_for(rid, finished_pid()), **{RETRY_OF_TAG: dead.run_id})
     assert recover_and_retry(pipeline.defs, instance) == []
     assert instance.get_run_by_id(again.run_id).status == Status.FAILURE
+
+
+def test_a_dead_event_run_runs_its_projects_once_more(pipeline):
+    """The event path's run (``aurora_event_sync``) carries its projects in run config: the local
+    runner's retry of a dead one stages exactly those projects again."""
+    ids = [p["id"] for p in pipeline.all_projects()][::3][:3]
+    request = event_run_request(ids, "webhooks", "1.0")
+    dead = started_run(pipeline.instance, lambda rid: record_for(rid, finished_pid()), job_name=EVENT_JOB_NAME,
+                       run_config=request.run_config, **request.tags)
+    (retry,) = recover_and_retry(pipeline.defs, pipeline.instance)
+    assert retry.success and retry.dagster_run.tags[RETRY_OF_TAG] == dead.run_id
+    assert retry.dagster_run.job_name == EVENT_JOB_NAME and event_run_projects(retry.dagster_run) == sorted(ids)
+    staged = {p for (p,) in pipeline.query("select distinct project_id from staging.designs")}
+    assert staged <= set(ids) and staged
+    assert pipeline.instance.get_run_by_id(dead.run_id).status == Status.FAILURE

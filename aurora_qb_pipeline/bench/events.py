@@ -14,6 +14,7 @@ from __future__ import annotations
 import secrets
 import statistics
 import time
+from collections import Counter
 from datetime import datetime
 from typing import Any, Callable, Optional
 
@@ -71,7 +72,7 @@ class WebhookVariant:
         delivered_s = time.time() - self.changed_at
         outcome = tick(self.defs, self.instance, SENSOR_NAME, cursor=self.cursor)
         self.cursor = outcome.cursor
-        latencies = self._latencies()
+        latencies = record_latencies(self.sandbox, self.changed.get("changed_design_ids", []), self.changed_at)
         summary = self.inbox.summary() if self.inbox else {}
         return {
             **self.runs_detail(outcome.runs),
@@ -79,29 +80,49 @@ class WebhookVariant:
             "webhook_deliveries": len(deliveries),
             "webhook_events_stored": summary.get("events"),
             "all_delivered_after_s": round(delivered_s, 3),
-            "latency_p50_s": round(statistics.median(latencies), 3) if latencies else None,
-            "latency_max_s": round(max(latencies), 3) if latencies else None,
-            "records_current": len(latencies),
+            **latency_figures(latencies),
+            **needed_requests(self.sandbox, self.changed, resolution=True),
             "sensor_interval_s": self.settings.webhook_interval_s,
             **({"skip_reason": outcome.skip_reason} if outcome.skip_reason else {}),
         }
-
-    def _latencies(self) -> list[float]:
-        """Seconds from the change to each changed design's Quickbase record update."""
-        qb = self.sandbox.quickbase
-        key = qb.field_by_label(qb.table_id, "Aurora Design ID").id
-        records = {r[key]: r for r in qb.records(qb.table_id)}
-        found = []
-        for design_id in self.changed.get("changed_design_ids", []):
-            modified = records.get(design_id, {}).get(QUICKBASE_DATE_MODIFIED_FIELD)
-            if modified:
-                moment = datetime.fromisoformat(str(modified).replace("Z", "+00:00")).timestamp()
-                if moment >= self.changed_at:
-                    found.append(moment - self.changed_at)
-        return found
 
     def close(self) -> None:
         if self.receiver is not None:
             self.receiver.stop()
         if self.inbox is not None:
             self.inbox.close()
+
+
+def record_latencies(sandbox: Sandbox, design_ids: list[str], changed_at: float) -> list[float]:
+    """Seconds from the change (``changed_at``) to each changed design's Quickbase record update."""
+    qb = sandbox.quickbase
+    key = qb.field_by_label(qb.table_id, "Aurora Design ID").id
+    records = {r[key]: r for r in qb.records(qb.table_id)}
+    found = []
+    for design_id in design_ids:
+        modified = records.get(design_id, {}).get(QUICKBASE_DATE_MODIFIED_FIELD)
+        if modified:
+            moment = datetime.fromisoformat(str(modified).replace("Z", "+00:00")).timestamp()
+            if moment >= changed_at:
+                found.append(moment - changed_at)
+    return found
+
+
+def latency_figures(latencies: list[float]) -> dict[str, Any]:
+    return {"latency_p50_s": round(statistics.median(latencies), 3) if latencies else None,
+            "latency_max_s": round(max(latencies), 3) if latencies else None,
+            "records_current": len(latencies)}
+
+
+def needed_requests(sandbox: Sandbox, changed: dict[str, Any], resolution: bool) -> dict[str, Any]:
+    """What the changed designs need from Aurora, the yardstick of the 5% goal: staging their
+    projects (the unit of staging: the project, its design list, each design's summary and default
+    proposal: 2 + 2 x designs) and, on the event path, what the webhooks leave open: one
+    ``GET /design_requests/{id}`` per design_request_completed event (its payload names the request,
+    not the project). A simulation event costs nothing here: staging taught the inbox each design's
+    project."""
+    designs = Counter(d["project_id"] for d in sandbox.aurora.primary.designs.values())
+    projects = changed.get("project_ids", [])
+    staging = sum(2 + 2 * designs[p] for p in projects)
+    resolve = len(projects) if resolution else 0
+    return {"aurora_needed": staging + resolve, "aurora_needed_staging": staging, "aurora_needed_resolution": resolve}

@@ -30,7 +30,7 @@ from ..sandbox.launcher import Sandbox, start_sandbox
 from ..schemas import export_row
 from ..settings import Credentials, Settings
 from ..transform import array_rows, design_row, project_address_row, proposal_row, summary_row
-from .events import WebhookVariant
+from .events import WebhookVariant, latency_figures, needed_requests, record_latencies
 from .tables import create_declared_table
 from .measure import Meter, Step, StepAction, default_timeout, max_rss_mb, measure_steps
 
@@ -38,11 +38,15 @@ MODES = ("incremental", "naive")
 CHANGED_FRACTION = 0.01
 
 
-def change_designs(sandbox: Sandbox, seed: int) -> StepAction:
-    """Designers change 1% of the designs; accepted design requests are recorded for them."""
+def change_designs(sandbox: Sandbox, seed: int, into: Optional[dict[str, Any]] = None) -> StepAction:
+    """Designers change 1% of the designs; accepted design requests are recorded for them. What
+    changed, and when, goes into ``into`` (for the step's latency and needed requests)."""
+
+    record = {} if into is None else into
 
     def run() -> dict[str, Any]:
-        changed = sandbox.aurora.mutate(CHANGED_FRACTION, seed=seed + 1)
+        record["changed_at"] = time.time()
+        changed = record["changed"] = sandbox.aurora.mutate(CHANGED_FRACTION, seed=seed + 1)
         time.sleep(0.01)  # later design requests must carry a later timestamp than the sensor's watermark
         return {"changed_designs": len(changed["changed_design_ids"]), "changed_projects": len(changed["project_ids"])}
 
@@ -54,6 +58,13 @@ def _asset_metadata(result: dg.ExecuteInProcessResult, asset: dg.AssetKey) -> di
     return {k: v.value for k, v in events[-1].materialization.metadata.items()} if events else {}
 
 
+def _partitions_staged(result: dg.ExecuteInProcessResult) -> int:
+    """Projects a run staged: its materializations of aurora/project_addresses, one per partition
+    (range runs and event runs alike)."""
+    key = staging_key("project_addresses")
+    return sum(1 for e in result.get_asset_materialization_events() if e.asset_key == key)
+
+
 def runs_detail(runs: list[dg.ExecuteInProcessResult]) -> dict[str, Any]:
     exports = [_asset_metadata(r, EXPORT_KEY) for r in runs]
     items = [_asset_metadata(r, LINE_ITEMS_KEY) for r in runs]
@@ -63,7 +74,7 @@ def runs_detail(runs: list[dg.ExecuteInProcessResult]) -> dict[str, Any]:
         "line_items_sent": sum(m.get("sent", 0) for m in items),
         "ok": all(r.success for r in runs),
         "runs": len(runs),
-        "projects_fetched": sum(_asset_metadata(r, staging_key("project_addresses")).get("projects", 0) for r in runs),
+        "projects_fetched": sum(_partitions_staged(r) for r in runs),
         "records_sent": sum(m.get("sent", 0) for m in exports),
         "records_unchanged_not_sent": sum(m.get("unchanged_since_last_export", 0) for m in exports),
     }
@@ -80,6 +91,7 @@ class IncrementalMode:
         settings, credentials = sandbox_settings(sandbox, workdir, dagster_home=home, line_items_table_id=line_items)
         self.defs = build_definitions(settings, build_resources(settings, credentials))
         self.cursor: Optional[str] = None  # the design-request sensor's
+        self.polled_change: dict[str, Any] = {}  # what step 3 changed, and when
         self.events = WebhookVariant(sandbox, settings, self.defs, self.instance, seed, CHANGED_FRACTION, runs_detail)
 
     def _tick(self, sensor: str, cursor: Optional[str] = None) -> tuple[dict[str, Any], Optional[str]]:
@@ -96,6 +108,15 @@ class IncrementalMode:
         detail, self.cursor = self._tick("design_request_sensor", self.cursor)
         return {**detail, "cursor": self.cursor}
 
+    def design_requests_after_change(self) -> dict[str, Any]:
+        """Step 3: the design-request (list) sensor's tick after 1% changed, with the latency from
+        the change to each Quickbase record and what the changed designs need from Aurora."""
+        detail = self.design_requests()
+        changed = self.polled_change.get("changed", {})
+        latencies = record_latencies(self.sandbox, changed.get("changed_design_ids", []),
+                                     self.polled_change.get("changed_at", 0.0))
+        return {**detail, **latency_figures(latencies), **needed_requests(self.sandbox, changed, resolution=False)}
+
     def full_reconcile(self) -> dict[str, Any]:
         """The daily reconcile's run over every project: its export also compares with what Quickbase holds."""
         keys = known_projects(self.instance)
@@ -111,8 +132,8 @@ class IncrementalMode:
                 Step("rerun_unchanged_discovery", "   2a. discovery tick", self.discovery),
                 Step("rerun_unchanged_design_requests", "   2b. design-request tick", self.design_requests),
             ]),
-            Step("rerun_1pct", "3. rerun after 1% changed (design-req. tick)", self.design_requests,
-                 before=change_designs(self.sandbox, self.seed)),
+            Step("rerun_1pct", "3. rerun after 1% changed (design-req. tick)", self.design_requests_after_change,
+                 before=change_designs(self.sandbox, self.seed, self.polled_change)),
             Step("rerun_1pct_webhooks", "3b. rerun after 1% changed (webhooks)", self.events.run,
                  before=self.events.prepare),
             Step("full_reconcile", "   full reconcile (range run, all partitions)", self.full_reconcile),

@@ -71,15 +71,9 @@ def format_table(report: dict[str, Any]) -> str:
     ]
     for name, result in modes.items():
         for step in result.get("steps", []):
-            detail = step["detail"]
-            if detail.get("latency_p50_s") is not None:
-                lines.append(
-                    f"{name} / {step['label'].strip()}: change -> Quickbase record {detail['latency_p50_s']:.2f} s "
-                    f"median, {detail['latency_max_s']:.2f} s max over {detail['records_current']} record(s) "
-                    f"(all {detail['webhook_deliveries']} deliveries in the inbox after "
-                    f"{detail['all_delivered_after_s']:.2f} s; plus up to the sensor interval, "
-                    f"{detail['sensor_interval_s']} s, in production)")
-    lines += goal_lines(modes)
+            lines += step_notes(name, step)
+    lines += goal_lines(modes.get("incremental"))
+    lines += fetch_goal_lines(modes)
     for name, result in modes.items():
         if "error" in result:
             lines.append(f"{name}: {result['error']}")
@@ -89,11 +83,53 @@ def format_table(report: dict[str, Any]) -> str:
     return "\n".join(lines)
 
 
+def step_notes(mode: str, step: dict[str, Any]) -> list[str]:
+    """Latency and Aurora requests against what the changed designs need, for the 1%-changed steps."""
+    detail, lines = step["detail"], []
+    where = f"{mode} / {step['label'].strip()}"
+    if detail.get("latency_p50_s") is not None:
+        delivered = (f" (all {detail['webhook_deliveries']} deliveries in the inbox after "
+                     f"{detail['all_delivered_after_s']:.2f} s; plus up to the sensor interval, "
+                     f"{detail['sensor_interval_s']} s, in production)" if "webhook_deliveries" in detail else
+                     " (plus up to the sensor interval in production)")
+        lines.append(f"{where}: change -> Quickbase record {detail['latency_p50_s']:.2f} s median, "
+                     f"{detail['latency_max_s']:.2f} s max over {detail['records_current']} record(s){delivered}")
+    if detail.get("aurora_needed"):
+        lines.append(f"{where}: {step['aurora_requests']} Aurora requests for {detail['aurora_needed']} needed "
+                     f"({detail['aurora_needed_staging']} staging the changed projects + "
+                     f"{detail['aurora_needed_resolution']} resolving events): "
+                     f"{step['aurora_requests'] / detail['aurora_needed']:.3f} x")
+    return lines
+
+
+def goal_lines(result: dict[str, Any] | None) -> list[str]:
+    """Issue 9's goals for the webhook step, checked on this run's figures."""
+    if not result or "steps" not in result:
+        return []
+    steps = {s["key"]: s for s in result["steps"]}
+    hook, quiet = steps.get("rerun_1pct_webhooks"), steps.get("rerun_unchanged")
+    if hook is None:
+        return []
+    needed = hook["detail"].get("aurora_needed") or 0
+    ratio = hook["aurora_requests"] / needed if needed else None
+    goals = [
+        ("at most 2 upserts", hook["upsert_requests"] <= 2, str(hook["upsert_requests"])),
+        ("at most 2 runs", hook["detail"].get("runs", 99) <= 2, str(hook["detail"].get("runs"))),
+        ("Aurora requests within 5% of what the changed designs need", ratio is not None and ratio <= 1.05,
+         "-" if ratio is None else f"{ratio:.3f} x"),
+    ]
+    if quiet is not None:
+        goals.append(("no-change rerun: 0 Quickbase requests", quiet["quickbase_requests"] == 0,
+                      str(quiet["quickbase_requests"])))
+    return ["goals (webhook step): " + "; ".join(f"{name}: {got} {'met' if ok else 'NOT MET'}"
+                                                  for name, ok, got in goals)]
+
+
 def _step(result: dict, key: str) -> dict:
     return next((s for s in result.get("steps", []) if s["key"] == key), {})
 
 
-def goal_lines(modes: dict[str, Any]) -> list[str]:
+def fetch_goal_lines(modes: dict[str, Any]) -> list[str]:
     """Issue 10's goals for the full sync: Aurora requests against list pages + projects + 2 x designs
     (the pages counted at the per_page maximum), pipeline CPU beyond the naive script per project,
     and upserts per table (designs, line items)."""

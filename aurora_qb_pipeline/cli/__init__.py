@@ -1,8 +1,10 @@
 """``aurora-qb``: serve the sandbox, run the demo or the benchmark, recover crashed runs, install the test
-browser, serve the webhook receiver and manage Aurora's webhook subscriptions.
+browser, serve the webhook receiver and manage Aurora's webhook subscriptions, read the integration log
+and the status.
 
-One module per command group: ``sandbox``, ``demo``, ``recover``, ``browser``, ``webhooks``; the benchmark's options live
-with it (``aurora_qb_pipeline.bench``). Every option has a help text (``aurora-qb CMD --help``).
+One module per command group: ``sandbox``, ``demo``, ``recover``, ``browser``, ``webhooks``, ``site_surveys``,
+``log``, ``status``; the benchmark's options live with it (``aurora_qb_pipeline.bench``). Every option has a
+help text (``aurora-qb CMD --help``).
 """
 
 from __future__ import annotations
@@ -13,7 +15,7 @@ import warnings
 from typing import Optional, Sequence
 
 from .. import bench
-from . import browser, demo, recover, sandbox, webhooks
+from . import browser, demo, log, recover, sandbox, site_surveys, status, webhooks
 
 
 def build_parser() -> tuple[argparse.ArgumentParser, argparse.ArgumentParser]:
@@ -25,6 +27,9 @@ def build_parser() -> tuple[argparse.ArgumentParser, argparse.ArgumentParser]:
     recover.add_parser(sub)
     browser.add_parser(sub)
     webhooks.add_parser(sub)
+    site_surveys.add_parser(sub)
+    log.add_parser(sub)
+    status.add_parser(sub)
     p = sub.add_parser("bench", help="benchmark the pipeline against the sandbox (see README)",
                        description=bench.DESCRIPTION)
     bench.add_arguments(p)

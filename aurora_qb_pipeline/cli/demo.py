@@ -16,6 +16,7 @@ import subprocess
 import sys
 import time
 from pathlib import Path
+from textwrap import shorten
 
 from ..instance import open_instance, prepare_dagster_home
 from ..sandbox.launcher import Sandbox
@@ -26,17 +27,43 @@ SUMMARY_TABLES = ("staging.project_addresses", "staging.designs", "staging.desig
                   "staging.design_arrays", "staging.latest_proposals", "ops.quarantine")
 
 
-def summary(sandbox: Sandbox, duckdb_path: str) -> str:
+def summary(sandbox: Sandbox, duckdb_path: str, home: Path) -> str:
     import duckdb
+
+    from ..integration_log import PROBLEMS, LogFilter, read_counts, read_log
 
     with duckdb.connect(duckdb_path, read_only=True) as conn:
         counts = {t: conn.execute(f"select count(*) from {t}").fetchone()[0] for t in SUMMARY_TABLES}
-        log = dict(conn.execute("select status, count(*) from ops.export_log group by 1").fetchall())
+        state = read_counts(conn)
+        problems = read_log(conn, LogFilter(statuses=PROBLEMS, limit=None, latest_only=True))
     records = len(sandbox.quickbase.records(sandbox.quickbase.table_id))
     lines = [f"  {table:<28} {n:>6} rows" for table, n in counts.items()]
-    lines.append(f"  export log (all runs)        {log}")
-    lines.append(f"  Quickbase table now holds    {records:>6} records")
+    designs = counts["staging.designs"]
+    lines.append(f"  Quickbase table now holds    {records:>6} records for {designs} staged designs")
+    lines += held_back(state, problems)
+    if state.held_designs or state.refused_designs or problems:
+        lines.append(f"  the whole list, with reasons: aurora-qb log --home {home} "
+                     "--status problems --latest")
     return "\n".join(lines)
+
+
+def held_back(state, problems) -> list[str]:
+    """What did not reach Quickbase and why, a line per kind with the first reasons."""
+    lines = []
+    kinds = (("refused", state.refused_designs, "design(s) refused (Quickbase would not take them)"),
+             ("held", state.held_designs, "design(s) held back (part of their Aurora data quarantined)"),
+             ("quarantined", sum(state.quarantined_by_asset.values()), "Aurora row(s) quarantined"))
+    for status, count, what in kinds:
+        if not count:
+            continue
+        lines.append(f"  {count} {what}:")
+        shown = [e for e in problems if e.status == status][:3]
+        for entry in shown:
+            about = f"design {entry.design_id}" if entry.design_id else f"project {entry.project_id}"
+            lines.append(f"    - {about}: {shorten(entry.reason, 160, placeholder=' …')}")
+        if count > len(shown):
+            lines.append(f"    - ... and {count - len(shown)} more")
+    return lines
 
 
 def start_event_path(sandbox: Sandbox, settings: Settings, credentials: Credentials):
@@ -93,7 +120,7 @@ def run_demo(args: argparse.Namespace, sandbox: Sandbox, home: Path) -> bool:
     first = tick(defs, instance, "project_discovery_sensor")
     ok = all(r.success for r in first.runs)
     print(f"   {len(first.new_partitions)} projects discovered, {len(first.runs)} run(s), success={ok}")
-    print(summary(sandbox, settings.duckdb_file))
+    print(summary(sandbox, settings.duckdb_file, settings.dagster_home))
 
     print("\n2) Designers revise 10% of designs; the design-request sensor syncs only those projects.")
     cursor = tick(defs, instance, "design_request_sensor").cursor  # first scan sets the watermark
@@ -103,7 +130,7 @@ def run_demo(args: argparse.Namespace, sandbox: Sandbox, home: Path) -> bool:
     ok = ok and all(r.success for r in second.runs)
     print(f"   {len(changed['changed_design_ids'])} designs changed in {len(changed['project_ids'])} projects; "
           f"{len(second.runs)} run(s), success={all(r.success for r in second.runs)}")
-    print(summary(sandbox, settings.duckdb_file))
+    print(summary(sandbox, settings.duckdb_file, settings.dagster_home))
 
     ok = run_event_path(args, sandbox, settings, Credentials.from_env(env), defs, instance) and ok
     print(f"\nDagster home: {home} (run `aurora-qb demo --ui --keep` to browse these runs)")
@@ -146,7 +173,7 @@ def run_event_path(args, sandbox: Sandbox, settings: Settings, credentials: Cred
     finally:
         receiver.stop()
         inbox.close()
-    print(summary(sandbox, settings.duckdb_file))
+    print(summary(sandbox, settings.duckdb_file, settings.dagster_home))
     return ok
 
 
@@ -156,6 +183,10 @@ def cmd_demo(args: argparse.Namespace) -> int:
     try:
         if args.ui:
             return run_ui(args, sandbox, home)
+        if args.site_survey:
+            from .demo_site_survey import run_site_survey_demo
+
+            return 0 if run_site_survey_demo(args, sandbox, home) else 1
         return 0 if run_demo(args, sandbox, home) else 1
     finally:
         sandbox.stop()
@@ -169,4 +200,6 @@ def add_parser(sub) -> None:
     p.add_argument("--keep", action="store_true", help="keep the previous demo's runs and data instead of starting anew")
     p.add_argument("--ui", action="store_true", help="start `dagster dev` against the sandbox instead, sensors on")
     p.add_argument("--port", type=int, default=3000, help="port of the Dagster UI with --ui")
+    p.add_argument("--site-survey", action="store_true",
+                   help="walk one site survey through instead: Aurora request -> Quickbase survey -> Aurora completed")
     p.set_defaults(func=cmd_demo)

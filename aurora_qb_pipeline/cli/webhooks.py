@@ -151,7 +151,7 @@ def cmd_inbox(args: argparse.Namespace) -> int:
         inbox.close()
     print(f"inbox {display_url(settings.inbox_database_url)}: {summary}")
     table = [(r.id, datetime.fromtimestamp(r.received_at, timezone.utc).isoformat(timespec="seconds"), r.event,
-              "" if r.known else "unknown", r.deliveries, " ".join(f"{k}={v}" for k, v in sorted(r.params.items())))
+              "" if r.known else "unknown", r.deliveries, " ".join(f"{k}={'********' if k == 'session_token' else v}" for k, v in sorted(r.params.items())))
              for r in rows]
     if table:
         print(tabulate(table, headers=["id", "received (UTC)", "event", "", "deliveries", "parameters"]))

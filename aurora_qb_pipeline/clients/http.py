@@ -65,6 +65,11 @@ class Redactor:
         # longest first, so a secret containing another is replaced whole
         self._secrets = sorted({s for s in secrets if s and len(s) >= 3}, key=len, reverse=True)
 
+    def add(self, secret: Optional[str]) -> None:
+        """Redact ``secret`` too from now on (e.g. a temporary token just issued)."""
+        if secret and len(secret) >= 3 and secret not in self._secrets:
+            self._secrets = sorted([*self._secrets, secret], key=len, reverse=True)
+
     def redact(self, text: str) -> str:
         for secret in self._secrets:
             text = text.replace(secret, "***")
@@ -263,6 +268,8 @@ class ApiSession:
         ok_statuses: Iterable[int] = (200,),
         throttle_timeout: Optional[float] = None,
         on_retry: Optional[Callable[[TransientApiError], None]] = None,
+        headers: Optional[Mapping[str, str]] = None,
+        raw: bool = False,
         optional_feature: bool = False,
     ) -> tuple[int, Any]:
         """Send one logical request (retried as needed); returns (status, parsed JSON body).
@@ -270,7 +277,10 @@ class ApiSession:
         ``throttle_timeout``: longest wait for the rate limiter before giving up with
         :class:`RateBudgetExhausted` (None waits as long as needed). ``on_retry`` is called with
         the error of every attempt that is retried (e.g. to note that one may have been applied).
-        ``optional_feature``: a 403 raises :class:`NotProvisionedError` and leaves the credential usable."""
+        ``headers``: sent with this request only, e.g. a temporary token that changes between
+        requests (a 401 then refuses that token, not the session: it is not latched). ``raw``:
+        an ok answer's body is returned as bytes, unparsed (file downloads). ``optional_feature``: a
+        403 raises :class:`NotProvisionedError` and leaves the credential usable."""
         ok = frozenset(ok_statuses)
         if json_body is not None and body is None:
             body = json.dumps(json_body, separators=(",", ":"), ensure_ascii=False).encode()
@@ -281,7 +291,8 @@ class ApiSession:
             before_sleep=self._before_sleep if on_retry is None else self._notify(on_retry),
             reraise=True,
         )
-        return retrying(self._attempt, method, path, params, body, ok, throttle_timeout, optional_feature)
+        return retrying(self._attempt, method, path, params, body, ok, throttle_timeout, headers, raw,
+                        optional_feature)
 
     def _before_sleep(self, retry_state) -> None:
         self.stats.add(retries=1)
@@ -322,14 +333,15 @@ class ApiSession:
 
     def _attempt(
         self, method: str, path: str, params, body: Optional[bytes], ok: frozenset, throttle_timeout: Optional[float],
-        optional_feature: bool = False,
+        extra_headers: Optional[Mapping[str, str]] = None, raw_body: bool = False, optional_feature: bool = False,
     ) -> tuple[int, Any]:
-        if self._refused is not None:
+        if self._refused is not None and not extra_headers:
             raise self._refused
         shown_path = self.redact(path)
         self._throttle(method, shown_path, throttle_timeout)
         self.stats.add(requests=1)
-        headers = {"Content-Type": "application/json"} if body is not None else None
+        headers = {"Content-Type": "application/json"} if body is not None else {}
+        headers = {**headers, **(extra_headers or {})} or None
         try:
             resp = self._session.request(
                 method, self.base_url + path, params=params, data=body, headers=headers, timeout=self.timeout_s
@@ -346,6 +358,8 @@ class ApiSession:
             raise TransientApiError(self.service, method, shown_path, None, detail, maybe_applied=True) from None
 
         status = resp.status_code
+        if raw_body and status in ok:
+            return status, raw
         parsed: Any = None
         not_json: Optional[BodyNotJson] = None
         if raw:
@@ -378,8 +392,10 @@ class ApiSession:
         if status == 403 and optional_feature:
             raise NotProvisionedError(self.service, method, shown_path, status, detail)
         if status in (401, 403):
-            self._refused = AuthenticationError(self.service, method, shown_path, status, detail, self._credential)
-            raise self._refused
+            refused = AuthenticationError(self.service, method, shown_path, status, detail, self._credential)
+            if not extra_headers:  # the session's own credential: never sent again
+                self._refused = refused
+            raise refused
         if status == 404:
             raise NotFoundError(self.service, method, shown_path, status, detail)
         if status == 413:

@@ -227,6 +227,16 @@ class QuickbaseClient(ApiClient):
             if not rows or skip >= int(meta.get("totalRecords", 0)):
                 return
 
+    def table_summary(self) -> tuple[int, Optional[str]]:
+        """(how many records the table holds, the newest Date Modified) in one query: the newest
+        record by Date Modified (field 2), ``top`` 1; the count is the answer's ``totalRecords``."""
+        body = {"from": self.table_id, "select": [QUICKBASE_RECORD_ID_FIELD, QUICKBASE_DATE_MODIFIED_FIELD],
+                "sortBy": [{"fieldId": QUICKBASE_DATE_MODIFIED_FIELD, "order": "DESC"}], "options": {"top": 1}}
+        _, answer = self._session().request("POST", "/records/query", json_body=body)
+        rows = answer.get("data") or []
+        newest = rows[0].get(str(QUICKBASE_DATE_MODIFIED_FIELD), {}).get("value") if rows else None
+        return int((answer.get("metadata") or {}).get("totalRecords", len(rows))), newest
+
     def existing_keys(self, merge_field_id: int, keys: Sequence[str]) -> dict[str, int]:
         """{key: record id} for those of ``keys`` that the table holds in field ``merge_field_id``."""
         found = self.records_by_key(merge_field_id, [], keys)

@@ -1,7 +1,8 @@
 """The project partitions, and run requests that cover ranges of them.
 
-Every trigger (discovery, design requests, the daily reconcile, the benchmark) launches range
-runs with the range tags and names itself in :data:`TRIGGER_TAG`.
+Discovery, the daily reconcile and the benchmark's full runs launch range runs with the range
+tags; the webhook and design-request sensors launch one ``aurora_event_sync`` run for any set of
+projects (``defs/aurora/changed.py``). Every trigger names itself in :data:`TRIGGER_TAG`.
 """
 
 from __future__ import annotations

@@ -24,6 +24,7 @@ from ..clients.quickbase import DEFAULT_MAX_REQUEST_BYTES
 from ..settings import SECRET_VARIABLES, Credentials, Settings
 from ..store import STAGING_SCHEMA, HoldPolicy
 from .storage import AtomicDuckDBPandasIOManager, PipelineDuckDB
+from .alerts import alert_webhook_resource
 from .webhooks.resources import WebhookInboxResource
 
 
@@ -167,9 +168,13 @@ def quickbase_resource(
 def build_resources(settings: Settings, credentials: Optional[Credentials] = None) -> dict[str, Any]:
     """Every resource of the code location. ``credentials`` None: each secret is a ``dg.EnvVar``
     (production, ``dagster dev``); given: explicit values (sandbox, tests, benchmark)."""
+    from .site_surveys.resources import site_survey_resource  # it builds on this module
+
     return {
         "aurora": aurora_resource(settings, credentials),
         "quickbase": quickbase_resource(settings, credentials),
         **storage_resources(settings.duckdb_file),
         "webhook_inbox": WebhookInboxResource(url=settings.inbox_database_url),
+        "site_surveys": site_survey_resource(settings, credentials),
+        "alert_webhook": alert_webhook_resource(settings),
     }

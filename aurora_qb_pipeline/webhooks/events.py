@@ -23,7 +23,12 @@ from dataclasses import dataclass, field
 from typing import Optional
 from urllib.parse import parse_qsl
 
-from ..api_facts import AURORA_WEBHOOK_EVENTS, AURORA_WEBHOOK_LEGACY_NAMES, AURORA_WEBHOOK_LEGACY_PLACEHOLDERS
+from ..api_facts import (
+    AURORA_PARTNER_WEBHOOK_EVENTS,
+    AURORA_WEBHOOK_EVENTS,
+    AURORA_WEBHOOK_LEGACY_NAMES,
+    AURORA_WEBHOOK_LEGACY_PLACEHOLDERS,
+)
 
 SOURCE_AURORA = "aurora"
 SECRET_PARAMETER = "token"
@@ -40,7 +45,7 @@ _EVENT_NAME = re.compile(r"^[a-z][a-z0-9_]{0,99}$")
 
 # parameter name -> the object it names; where a known event carries the project directly
 ID_PARAMETERS = frozenset({"design_id", "job_id", "design_request_id", "project_id", "agreement_id", "financing_id",
-                           "tenant_id"})
+                           "tenant_id", "site_survey_request_id", "session_token"})
 PROJECT_PARAMETER = "project_id"
 
 
@@ -74,7 +79,7 @@ class EventSpec:
 
     def template(self, base_url: str) -> str:
         """The ``url_template`` of a subscription to this event on a receiver at ``base_url``."""
-        placeholders = AURORA_WEBHOOK_EVENTS[self.name]
+        placeholders = {**AURORA_WEBHOOK_EVENTS, **AURORA_PARTNER_WEBHOOK_EVENTS}[self.name]
         query = "&".join(f"{parameter_name(p)}=<{p}>" for p in placeholders)
         return f"{base_url.rstrip('/')}{EVENTS_PATH}/{self.name}?{query}"
 
@@ -82,14 +87,19 @@ class EventSpec:
 EVENTS_PATH = "/aurora/events"
 
 
-def _spec(name: str) -> EventSpec:
-    parameters = tuple(parameter_name(p) for p in AURORA_WEBHOOK_EVENTS[name])
+def _spec(name: str, placeholders: tuple[str, ...]) -> EventSpec:
+    parameters = tuple(parameter_name(p) for p in placeholders)
     # the object the event is about: design, design request or project (never the job or financing)
     required = next(p for p in parameters if p.endswith("_id") and p not in ("job_id", "financing_id"))
     return EventSpec(name, parameters, required)
 
 
-KNOWN_EVENTS: dict[str, EventSpec] = {name: _spec(name) for name in AURORA_WEBHOOK_EVENTS}
+KNOWN_EVENTS: dict[str, EventSpec] = {name: _spec(name, p) for name, p in AURORA_WEBHOOK_EVENTS.items()}
+"""Tenant events: what ``aurora-qb webhooks subscribe`` and the trigger rules may name."""
+PARTNER_EVENTS: dict[str, EventSpec] = {name: _spec(name, p) for name, p in AURORA_PARTNER_WEBHOOK_EVENTS.items()}
+"""Partner-application events (``site_survey_requested``): the receiver accepts them on the same
+path; they are subscribed with the application key (``aurora-qb site-surveys subscribe``) and read
+by the site-survey sensor, never by the trigger rules."""
 
 
 def canonical_event(name: str) -> str:
@@ -167,7 +177,7 @@ def parse_delivery(event_name: str, raw_query: str, path_id: Optional[str] = Non
     values = read_query(raw_query)
     values.pop(SECRET_PARAMETER, None)
     name = canonical_event(event_name)
-    spec = KNOWN_EVENTS.get(name)
+    spec = KNOWN_EVENTS.get(name) or PARTNER_EVENTS.get(name)
     if spec is None:  # stored and ignored: Aurora may add events
         for key, value in values.items():
             _check_value(key, value)
@@ -185,5 +195,6 @@ def parse_delivery(event_name: str, raw_query: str, path_id: Optional[str] = Non
         _check_value(key, value)
     for key, value in values.items():
         _check_value(key, value)
-    return InboundEvent(name, params, event_name, known=True, tenant_id=values.pop("tenant_id", None) or None,
+    return InboundEvent(name, params, event_name, known=True,
+                        tenant_id=params.get("tenant_id") or values.pop("tenant_id", None) or None,
                         extra=values)

@@ -13,8 +13,9 @@ Tables
   Dagster's cursor stays the authoritative one for reading).
 * ``tracked_design_requests``: design requests the pipeline follows until they are final
   (from webhooks, or created by the pipeline), polled one by one.
-* ``design_projects``: design id -> project id, learned while resolving events, so a design is
-  looked up in Aurora once.
+* ``design_projects``: design id -> project id, learned while resolving events and taught by every
+  staging of designs (``defs/aurora``), so a simulation event for a design the pipeline has
+  staged costs no request, and one for a new design is looked up in Aurora once.
 
 Duplicates: an event identical to one that no reader has reached yet is a duplicate (its
 delivery count goes up). Once a reader has read the first one, an identical event is stored
@@ -313,12 +314,22 @@ class Inbox:
                                 .where(design_projects.c.design_id.in_(ids))).all()
         return {design: project for design, project in rows}
 
-    def remember_designs(self, mapping: dict[str, str], now: Optional[float] = None) -> None:
-        """Record which project each design belongs to (a design never moves between projects)."""
+    def remember_designs(self, mapping: dict[str, str], now: Optional[float] = None, overwrite: bool = False,
+                         chunk: int = 500) -> None:
+        """Record which project each design belongs to. ``overwrite``: what staging just read from
+        Aurora wins over what was learned before (a design moved to another project)."""
         if not mapping:
             return
         now = time.time() if now is None else now
+        items = list(mapping.items())
         with self.engine.begin() as conn:
-            stmt = self._insert(conn, design_projects).values(
-                [{"design_id": d, "project_id": p, "learned_at": now} for d, p in mapping.items()])
-            conn.execute(stmt.on_conflict_do_nothing(index_elements=[design_projects.c.design_id]))
+            for start in range(0, len(items), chunk):
+                stmt = self._insert(conn, design_projects).values(
+                    [{"design_id": d, "project_id": p, "learned_at": now} for d, p in items[start:start + chunk]])
+                if overwrite:
+                    stmt = stmt.on_conflict_do_update(index_elements=[design_projects.c.design_id],
+                                                      set_={"project_id": stmt.excluded.project_id,
+                                                            "learned_at": stmt.excluded.learned_at})
+                else:
+                    stmt = stmt.on_conflict_do_nothing(index_elements=[design_projects.c.design_id])
+                conn.execute(stmt)

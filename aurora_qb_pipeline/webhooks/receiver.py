@@ -181,10 +181,14 @@ def app_from_environment() -> Starlette:
     the inbox from the settings, the secret from ``AURORA_QB_WEBHOOK_SECRET``."""
     from ..settings import Settings, WEBHOOK_SECRET_VARIABLE, webhook_secret_from_env
 
+    from ..site_surveys.receiver_routes import routes_from_environment
+
     secret = webhook_secret_from_env()
     if secret is None:
         raise SystemExit(f"{WEBHOOK_SECRET_VARIABLE} is not set: the receiver never runs without a secret")
-    return create_receiver_app(Inbox(Settings.from_env().inbox_database_url), [secret.get_secret_value()])
+    settings = Settings.from_env()
+    return create_receiver_app(Inbox(settings.inbox_database_url), [secret.get_secret_value()],
+                               routes_from_environment(settings, secret.get_secret_value()))
 
 
 class ReceiverThread:

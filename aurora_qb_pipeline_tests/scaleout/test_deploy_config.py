@@ -5,14 +5,12 @@ file agree with each other and with the package (commands, variables, extras, pa
 
 from __future__ import annotations
 
-import importlib.util
 import re
 import shutil
 import subprocess
 from pathlib import Path
 
 import dagster as dg
-import pytest
 import yaml
 from dagster._utils.tags import TagConcurrencyLimitsCounter
 
@@ -159,10 +157,9 @@ def test_compose_dockerfile_and_instance_agree():
 
 
 def test_the_webhook_service_command_is_one_the_cli_accepts():
-    """``aurora-qb webhooks serve`` comes with issue 9; checked once it is there."""
+    """The compose file's receiver service runs ``aurora-qb webhooks serve`` with options it has."""
     command = compose()["services"]["webhooks"]["command"]
-    if importlib.util.find_spec("aurora_qb_pipeline.cli.webhooks") is None:
-        pytest.skip("`aurora-qb webhooks serve` is not in this checkout yet (issue 9)")
+    assert command[:3] == ["aurora-qb", "webhooks", "serve"], command
     probe = subprocess.run([str(BIN / "aurora-qb"), "webhooks", "serve", "--help"], capture_output=True, text=True,
                            timeout=60)
     assert probe.returncode == 0, probe.stderr

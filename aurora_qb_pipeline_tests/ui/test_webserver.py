@@ -4,9 +4,11 @@ reaches Quickbase, and sensor and schedule evaluations in the code server (the U
 import time
 
 import pytest
+import yaml
 from dagster import DagsterRunStatus
 
 from aurora_qb_pipeline.definitions import build_definitions
+from aurora_qb_pipeline.defs.aurora.changed import CHANGED_PROJECTS_OP, EVENT_JOB_NAME
 from aurora_qb_pipeline.defs.aurora.staging import STAGING_GROUP
 from aurora_qb_pipeline.defs.jobs import aurora_quickbase_sync
 from aurora_qb_pipeline.defs.partitions import RANGE_END, RANGE_START, projects_partitions
@@ -27,6 +29,8 @@ EXPECTED_ASSETS = {
     "aurora/project_addresses", "aurora/designs", "aurora/latest_proposals", "aurora/design_summaries",
     "aurora/design_arrays", EXPORT, LINE_ITEMS,
 }
+SOURCE_AND_SINK = {"aurora/tenant", "quickbase/designs_table"}  # observable, never materialized
+EVENT_ASSET = "aurora/changed_projects"  # the event path's unpartitioned staging of a project set
 
 REPOSITORY_QUERY = """
 query Repository($selector: RepositorySelector!) {
@@ -68,7 +72,7 @@ TICK_EVALUATION = """
       evaluationResult {
         skipReason
         error { message stack }
-        runRequests { runKey tags { key value } }
+        runRequests { runKey jobName runConfigYaml tags { key value } }
         dynamicPartitionsRequests { partitionsDefName partitionKeys type }
       }
     }
@@ -129,7 +133,8 @@ def repository(dagster_dev):
 
 def test_repository_exposes_assets_and_checks(repository):
     nodes = {"/".join(n["assetKey"]["path"]): n for n in repository["assetNodes"]}
-    assert set(nodes) == EXPECTED_ASSETS
+    assert set(nodes) == EXPECTED_ASSETS | SOURCE_AND_SINK | {EVENT_ASSET}
+    assert nodes[EVENT_ASSET]["partitionDefinition"] is None and nodes[EVENT_ASSET]["groupName"] == "aurora_events"
     staging = {key for key, node in nodes.items() if node["groupName"] == STAGING_GROUP}
     assert staging == EXPECTED_ASSETS - {EXPORT, LINE_ITEMS}
     assert {nodes[key]["partitionDefinition"]["name"] for key in staging} == {projects_partitions.name}
@@ -137,7 +142,7 @@ def test_repository_exposes_assets_and_checks(repository):
     assert all(node["description"] for node in nodes.values())
     assert len({node["description"] for node in nodes.values()}) == len(nodes)
     assert all(node["owners"] == [{"team": "integrations"}] for node in nodes.values())
-    assert all({"aurora", "duckdb"} <= set(nodes[key]["kinds"]) for key in staging)
+    assert all({"aurora", "duckdb"} <= set(nodes[key]["kinds"]) for key in staging | {EVENT_ASSET})
     assert {"quickbase", "duckdb"} <= set(nodes[EXPORT]["kinds"])
 
     shown = {(key, check["name"]) for key, node in nodes.items() for check in node["assetChecksOrError"]["checks"]}
@@ -151,9 +156,11 @@ def test_repository_exposes_job_sensors_and_schedule(repository):
     assert aurora_quickbase_sync.name in {job["name"] for job in repository["jobs"]}
     sensors = {s["name"]: s["sensorState"]["status"] for s in repository["sensors"]}
     assert sensors == {"design_request_sensor": "STOPPED", "project_discovery_sensor": "STOPPED",
-                       "aurora_webhook_sensor": "STOPPED"}
+                       "aurora_webhook_sensor": "STOPPED", "site_survey_request_sensor": "STOPPED",
+                       "site_survey_completion_sensor": "STOPPED", "run_failure_alert": "STOPPED"}
     schedules = {s["name"]: s for s in repository["schedules"]}
-    assert set(schedules) == {"daily_reconcile_schedule"}
+    assert set(schedules) == {"daily_reconcile_schedule", "observe_sources_schedule"}
+    assert schedules["observe_sources_schedule"]["scheduleState"]["status"] == "STOPPED"
     assert schedules["daily_reconcile_schedule"]["scheduleState"]["status"] == "STOPPED"
 
 
@@ -244,8 +251,13 @@ def test_design_request_sensor_evaluates_in_code_server(dagster_dev, project_par
     evaluation = sensor_evaluation(dagster_dev, "design_request_sensor")
     projects = set(dagster_dev.sandbox.aurora.primary.projects)
     assert added_partitions(evaluation) <= projects - {project_partition}
-    assert {key for span in requested_ranges(evaluation) for key in span} <= projects
-    assert evaluation["runRequests"] or evaluation["skipReason"]
+    # ONE event run for all the projects with a completed request, named in its run config
+    requests = evaluation["runRequests"] or []
+    assert len(requests) <= 1 and (requests or evaluation["skipReason"])
+    for request in requests:
+        assert request["jobName"] == EVENT_JOB_NAME
+        config = yaml.safe_load(request["runConfigYaml"])
+        assert set(config["ops"][CHANGED_PROJECTS_OP]["config"]["project_ids"]) <= projects
 
 
 def test_daily_reconcile_schedule_evaluates_in_code_server(dagster_dev, project_partition):

@@ -14,8 +14,7 @@ from aurora_qb_pipeline.webhooks.receiver import ReceiverThread, create_receiver
 from aurora_qb_pipeline.webhooks.subscriptions import apply_subscriptions, wanted_subscriptions
 
 SECRET = "test-webhook-secret-5f2c9a7e41"
-# one range run a tick (re-fetching the projects between changed ones is cheap at this size)
-TUNING = WebhookTuning(max_runs_per_tick=1)
+TUNING = WebhookTuning()
 
 
 @pytest.fixture

@@ -7,12 +7,13 @@ from datetime import datetime, timezone
 import dagster as dg
 import requests
 
+from aurora_qb_pipeline.defs.aurora.changed import CHANGED_PROJECTS_OP, EVENT_JOB_NAME, event_run_projects
 from aurora_qb_pipeline.defs.aurora.schedules import build_daily_reconcile_schedule
-from aurora_qb_pipeline.defs.partitions import known_projects
 from aurora_qb_pipeline.defs.webhooks.sensors import synced_after
 from aurora_qb_pipeline.runner import run_job
 from aurora_qb_pipeline.webhooks.events import SECRET_HEADER
 
+from ..conftest import export_metadata
 from ..test_pipeline import DESIGN_ID_FID
 from .conftest import SECRET, module_counts
 
@@ -41,23 +42,17 @@ def _stale(pipeline, design_ids):
     return [d for d in design_ids if d in records and records[d][MODULES_FID] != now[d]]
 
 
-def _covered(instance, all_tags):
-    order = known_projects(instance)
-    covered = set()
-    for tags in all_tags:
-        covered.update(order[order.index(tags["dagster/asset_partition_range_start"]):
-                             order.index(tags["dagster/asset_partition_range_end"]) + 1])
-    return covered
-
-
 def _projects_run(instance, outcome):
-    """Partitions covered by the runs of a tick."""
-    return _covered(instance, [run.dagster_run.tags for run in outcome.runs])
+    """Projects the runs of a tick staged: each tick is ONE event run (its run config names them)."""
+    assert len(outcome.runs) <= 1
+    return {p for run in outcome.runs for p in event_run_projects(run.dagster_run)}
 
 
 def _requested(instance, result):
-    """Partitions covered by the run requests of an evaluation."""
-    return _covered(instance, [request.tags for request in getattr(result, "run_requests", None) or []])
+    """Projects the run requests of an evaluation name (one event run at most)."""
+    requests = getattr(result, "run_requests", None) or []
+    assert len(requests) <= 1 and all(r.job_name == EVENT_JOB_NAME for r in requests)
+    return {p for r in requests for p in r.run_config["ops"][CHANGED_PROJECTS_OP]["config"]["project_ids"]}
 
 
 def test_a_change_reaches_quickbase_through_the_webhook_and_a_lost_one_through_the_reconcile(
@@ -71,7 +66,9 @@ def test_a_change_reaches_quickbase_through_the_webhook_and_a_lost_one_through_t
 
     outcome = event_path.tick()
     assert outcome.runs and all(r.success for r in outcome.runs)
-    assert set(changed["project_ids"]) <= _projects_run(pipeline.instance, outcome)
+    # ONE run for exactly the changed projects, scattered as they are, and ONE upsert
+    assert _projects_run(pipeline.instance, outcome) == set(changed["project_ids"])
+    assert export_metadata(outcome.runs[0])["requests"] == 1
     _assert_quickbase_matches_aurora(pipeline, changed["changed_design_ids"])
     assert inbox.position("aurora_webhook_sensor") == inbox.summary()["events"]
 

@@ -11,7 +11,7 @@ from aurora_qb_pipeline.webhooks.resolve import PollingTuning
 
 from .conftest import EventPath
 
-DUE_AT_ONCE = WebhookTuning(max_runs_per_tick=1, polling=PollingTuning(first_check_after_s=0))
+DUE_AT_ONCE = WebhookTuning(polling=PollingTuning(first_check_after_s=0))
 
 
 def _aurora_requests(sandbox, path_part=""):

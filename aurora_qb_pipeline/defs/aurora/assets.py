@@ -1,9 +1,11 @@
 """Aurora staging assets: one dynamic partition per Aurora project, staged in DuckDB.
 
 Every asset fetches what it needs for the projects of its run (one project, or a whole range
-when a backfill runs as a single run), validates the rows with its pandera schema, sets the
-rows that fail aside in ``ops.quarantine`` with the reason, and hands the rest to the DuckDB
-IO manager (schema ``staging``), which replaces exactly those projects' rows (``partition_expr``).
+when a backfill runs as a single run) with the table functions of :mod:`.project_set` (shared
+with the event path, which stages an explicit project set in one run), validates the rows with
+its pandera schema, sets the rows that fail aside in ``ops.quarantine`` with the reason, and
+hands the rest to the DuckDB IO manager (schema ``staging``), which replaces exactly those
+projects' rows (``partition_expr``). Each partition's materialization carries its own row counts.
 """
 
 import dagster as dg
@@ -12,20 +14,18 @@ from dagster_duckdb import DuckDBResource
 
 from ...schemas import DesignArrays, Designs, DesignSummaries, LatestProposals, ProjectAddresses
 from ...store import release_moved_designs
-from ...transform import design_rows, project_address_row, proposal_row
-from ...validation import summaries_and_arrays
 from ..resources import AuroraResource
 from ..retries import staging_failures
-from ..partitions import known_projects
-from .raw_staging import (
-    design_raw,
-    designs_raw,
-    keep_raw,
-    noting_deletions,
-    project_fetcher,
-    project_raw,
-    stage_pricing,
+from ..webhooks.resources import WebhookInboxResource
+from .project_set import (
+    addresses_rows,
+    designs_rows,
+    proposals_rows,
+    summaries_and_arrays_rows,
+    teach_design_projects,
 )
+from ..partitions import known_projects
+from .raw_staging import note_deletions, project_fetcher, stage_pricing
 from .staging import (
     KEY_PREFIX,
     KINDS,
@@ -33,13 +33,7 @@ from .staging import (
     PARTITION_METADATA,
     STAGING_ASSET_ARGS,
     TYPES,
-    ApiStatsDelta,
-    Fetched,
-    describe_design,
-    describe_project,
     design_keys,
-    fetch_and_stage,
-    fetch_each,
     quarantine_check,
     stage,
 )
@@ -49,35 +43,32 @@ from .staging import (
           check_specs=[quarantine_check("project_addresses")], dagster_type=TYPES[ProjectAddresses])
 def project_addresses(context: dg.AssetExecutionContext, aurora: AuroraResource, duckdb: DuckDBResource):
     """Customer and site address of each Aurora project, state/region names resolved with ISO 3166-2."""
-    client = aurora.client
-    yield from fetch_and_stage(
-        context, duckdb, client, "project_addresses", ProjectAddresses, "project_id",
-        context.partition_keys,
-        project_fetcher(context, client, context.partition_keys, len(known_projects(context.instance))),
-        describe_project,
-        lambda pid, project: [project_address_row(pid, project)],
-        after_fetch=noting_deletions(context, duckdb, client, context.partition_keys, "project", project_raw),
-    )
+    with staging_failures():
+        client, keys = aurora.client, context.partition_keys
+        fetch = project_fetcher(context, client, keys, len(known_projects(context.instance)))
+        table = addresses_rows(client, keys, fetch)
+        note_deletions(context.log, duckdb, client, keys, table)
+        yield from stage(context, duckdb, table)
 
 
 @dg.asset(**STAGING_ASSET_ARGS, key_prefix=KEY_PREFIX, owners=OWNERS, metadata=PARTITION_METADATA, kinds=KINDS,
           check_specs=[quarantine_check("designs")], dagster_type=TYPES[Designs])
-def designs(context: dg.AssetExecutionContext, aurora: AuroraResource, duckdb: DuckDBResource):
+def designs(context: dg.AssetExecutionContext, aurora: AuroraResource, duckdb: DuckDBResource,
+            webhook_inbox: WebhookInboxResource):
     """Every design of each project, with system size in kW (Aurora reports watts). A design moved
-    to one of these projects in Aurora leaves its old project's staged rows."""
-    client = aurora.client
-    for event in fetch_and_stage(
-        context, duckdb, client, "designs", Designs, "design_id",
-        context.partition_keys, client.list_designs, describe_project,
-        design_rows,
-        after_fetch=noting_deletions(context, duckdb, client, context.partition_keys, "design", designs_raw),
-    ):
-        if isinstance(event, dg.Output):
-            for design_id, old_project in release_moved_designs(
-                duckdb, context.partition_keys, list(event.value["design_id"])
-            ):
-                context.log.info(f"design {design_id} moved from project {old_project}: its old rows were dropped")
-        yield event
+    to one of these projects in Aurora leaves its old project's staged rows. The webhook inbox learns
+    each design's project (a simulation event then costs no lookup)."""
+    with staging_failures():
+        table = designs_rows(aurora.client, context.partition_keys)
+        note_deletions(context.log, duckdb, aurora.client, context.partition_keys, table)
+        for event in stage(context, duckdb, table):
+            if isinstance(event, dg.Output):
+                for design_id, old_project in release_moved_designs(
+                    duckdb, context.partition_keys, list(event.value["design_id"])
+                ):
+                    context.log.info(f"design {design_id} moved from project {old_project}: its old rows were dropped")
+                teach_design_projects(context.log, webhook_inbox.inbox, event.value)
+            yield event
 
 
 @dg.asset(**STAGING_ASSET_ARGS, key_prefix=KEY_PREFIX, owners=OWNERS, metadata=PARTITION_METADATA, kinds=KINDS,
@@ -87,13 +78,9 @@ def latest_proposals(
     context: dg.AssetExecutionContext, aurora: AuroraResource, duckdb: DuckDBResource, designs: pd.DataFrame
 ):
     """The default (latest) proposal of each design: link and last update. Designs without one have no row."""
-    client = aurora.client
-    yield from fetch_and_stage(
-        context, duckdb, client, "latest_proposals", LatestProposals, "design_id",
-        design_keys(designs), lambda key: client.get_default_proposal(key[1]), describe_design,
-        lambda key, proposal: [proposal_row(key[0], key[1], proposal)] if proposal is not None else [],
-        after_fetch=lambda found, _: keep_raw(duckdb, "proposal", context.partition_keys, found, design_raw),
-    )
+    with staging_failures():
+        table = proposals_rows(aurora.client, designs)
+        yield from stage(context, duckdb, table)
 
 
 @dg.multi_asset(
@@ -119,17 +106,9 @@ def design_summaries_and_arrays(
 ):
     """Fetches each design's summary once and stages it twice: condensed (design_summaries) and
     per array (design_arrays)."""
-    client = aurora.client
     with staging_failures():
-        stats = ApiStatsDelta(client)
-        found, failures = fetch_each(
-            client, design_keys(designs), lambda k: client.get_design_summary(k[1]), describe_design
-        )
-        summaries, arrays = summaries_and_arrays(found)
-        keep_raw(duckdb, "summary", context.partition_keys, found, design_raw)
-        stage_pricing(context, duckdb, client, design_keys(designs), context.partition_keys, aurora.fetch_pricing)
-        api = stats()
-        yield from stage(context, duckdb, "design_summaries", DesignSummaries, Fetched(failures=failures),
-                         "design_id", api, output_name="design_summaries", checked=summaries)
-        yield from stage(context, duckdb, "design_arrays", DesignArrays, Fetched(), "design_id", {},
-                         output_name="design_arrays", checked=arrays)
+        summaries, arrays = summaries_and_arrays_rows(aurora.client, designs)
+        stage_pricing(context, duckdb, aurora.client, design_keys(designs), context.partition_keys,
+                      aurora.fetch_pricing)
+        yield from stage(context, duckdb, summaries, output_name="design_summaries")
+        yield from stage(context, duckdb, arrays, output_name="design_arrays")

@@ -73,36 +73,33 @@ def stage_pricing(context: dg.AssetExecutionContext, duckdb: DuckDBResource, aur
     return keep_raw(duckdb, "pricing", project_ids, found, design_raw)
 
 
-def noting_deletions(context: dg.AssetExecutionContext, duckdb: DuckDBResource, aurora: AuroraClient,
-                     project_ids: Sequence[str], raw_kind: str, raw_items: Callable) -> Callable[[list, list], None]:
-    """The ``after_fetch`` hook of the project and design-list steps: keep the raw answers, and
-    note what Aurora deleted (:mod:`...deletions`): a project answering 404, a design its
-    project's list no longer names and that answers 404 itself (200 means it moved)."""
-
-    def hook(found: list, failures: list) -> None:
-        keep_raw(duckdb, raw_kind, project_ids, found, raw_items)
-        before = staged_designs_of(duckdb, project_ids)
-        gone_projects = [f["project_id"] for f in failures if f.get("status") == 404]
-        failures[:] = [f for f in failures if f.get("status") != 404]
-        how = {p: "404 on the project" for p in gone_projects}
-        deleted = {d: p for d, p in before.items() if p in gone_projects}
-        if raw_kind == "design":
-            listed = {str(d.get("id")) for _, designs in found for d in designs if isinstance(d, dict)}
-            listed_projects = {pid for pid, _ in found}
-            for design_id, project_id in before.items():
-                if project_id not in listed_projects or design_id in listed:
-                    continue
-                try:
-                    moved_to = aurora.get_design(design_id).get("project_id")
-                    context.log.info(f"design {design_id} left project {project_id} (now in {moved_to})")
-                except NotFoundError:
-                    deleted[design_id] = project_id
-                    how[design_id] = "absent from its project's design list, 404 on the design"
-        record_deletions(duckdb, deleted, gone_projects, how)
-        for object_id, reason in list(how.items())[:20]:
-            context.log.info(f"deleted in Aurora: {object_id} ({reason})")
-
-    return hook
+def note_deletions(log, duckdb: DuckDBResource, aurora: AuroraClient, project_ids: Sequence[str], table) -> None:
+    """For the project and design-list tables (``project_set.TableRows``): note what Aurora deleted
+    (:mod:`...deletions`): a project answering 404, and a design its project's list no longer
+    names that answers 404 itself (200 means it moved). The 404s are taken out of the table's
+    failures: a deletion is not bad data, so nothing is quarantined for it."""
+    if table.raw_kind not in ("project", "design"):
+        return
+    before = staged_designs_of(duckdb, project_ids)
+    gone_projects = [f["project_id"] for f in table.failures if f.get("status") == 404]
+    table.failures[:] = [f for f in table.failures if f.get("status") != 404]
+    how = {p: "404 on the project" for p in gone_projects}
+    deleted = {d: p for d, p in before.items() if p in gone_projects}
+    if table.raw_kind == "design":
+        failed = {f.get("project_id") for f in table.failures} | set(gone_projects)
+        listed = {oid for _, oid, _ in table.raw}
+        for design_id, project_id in before.items():
+            if project_id in failed or design_id in listed or design_id in deleted:
+                continue
+            try:
+                moved_to = aurora.get_design(design_id).get("project_id")
+                log.info(f"design {design_id} left project {project_id} (now in {moved_to})")
+            except NotFoundError:
+                deleted[design_id] = project_id
+                how[design_id] = "absent from its project's design list, 404 on the design"
+    record_deletions(duckdb, deleted, gone_projects, how)
+    for object_id, reason in list(how.items())[:20]:
+        log.info(f"deleted in Aurora: {object_id} ({reason})")
 
 
 def project_fetcher(context: dg.AssetExecutionContext, aurora: AuroraClient, project_ids: Sequence[str],

@@ -17,9 +17,10 @@ import dagster as dg
 from ...clients import AuroraClient, NotFoundError, RateBudgetExhausted
 from ...settings import Settings
 from ...transform import parse_aurora_time
-from ..jobs import aurora_quickbase_sync
+from ..jobs import aurora_event_sync, aurora_quickbase_sync
 from ..partitions import RANGE_END, RANGE_START, known_projects, new_partitions_request, range_run_requests
 from ..resources import AuroraResource
+from .changed import event_run_projects, event_run_request
 from .staging import staging_key
 
 PARTITION_TAG = "dagster/partition"
@@ -36,9 +37,6 @@ class SensorTuning:
     * ``tick_budget_s``: well under Dagster's 60 s evaluation limit;
     * ``max_pages_per_tick``: 20 pages of 250 is 5,000 requests listed in one tick; a longer scan
       resumes from the cursor;
-    * ``max_runs_per_tick``: sparse projects become separate range runs; neighbouring ranges are
-      merged only beyond this many, as merging re-fetches the projects in the gaps (the benchmark
-      measured 1,842 requests instead of 262 for 25 sparse changes merged into 10 ranges);
     * ``settled_after``: a design request submitted this long before the watermark is assumed
       settled, so a scan can stop there;
     * ``list_recheck_after``: a tenant that answered 404 on the design-request list (Aurora
@@ -46,7 +44,6 @@ class SensorTuning:
 
     tick_budget_s: float = 25.0
     max_pages_per_tick: int = 20
-    max_runs_per_tick: int = 50
     settled_after: timedelta = timedelta(days=14)
     list_recheck_after: timedelta = timedelta(days=1)
 
@@ -157,7 +154,8 @@ def synced_since(instance: dg.DagsterInstance, events: dict[str, str]) -> set[st
 
 
 def projects_in_flight(instance: dg.DagsterInstance, order: list[str]) -> set[str]:
-    """Projects covered by a sync run that is queued or running (by its range or partition tag)."""
+    """Projects covered by a sync run that is queued or running: a range run (by its range or
+    partition tag) or an event run (by the project ids of its run config)."""
     position = {key: i for i, key in enumerate(order)}
     covered: set[str] = set()
     records = instance.get_run_records(dg.RunsFilter(job_name=aurora_quickbase_sync.name, statuses=IN_FLIGHT))
@@ -168,6 +166,8 @@ def projects_in_flight(instance: dg.DagsterInstance, order: list[str]) -> set[st
         start, end = position.get(tags.get(RANGE_START, "")), position.get(tags.get(RANGE_END, ""))
         if start is not None and end is not None:
             covered.update(order[start : end + 1])
+    for record in instance.get_run_records(dg.RunsFilter(job_name=aurora_event_sync.name, statuses=IN_FLIGHT)):
+        covered.update(event_run_projects(record.dagster_run))
     return covered
 
 
@@ -186,13 +186,14 @@ LIST_ABSENT = (
 def build_design_request_sensor(settings: Settings, tuning: SensorTuning = SensorTuning()) -> dg.SensorDefinition:
     @dg.sensor(
         name="design_request_sensor",
-        job=aurora_quickbase_sync,
+        job=aurora_event_sync,
         minimum_interval_seconds=settings.design_request_interval_s,
         default_status=sensor_status(settings),
         description="Polls the list of Aurora design requests, an optional accelerator (Aurora documents no list "
         "endpoint; a tenant answering 404 is asked again a day later, without failing ticks). Completed and accepted "
         "ones (not designer_rejected) sync their project: new projects become partitions, and the affected projects "
-        "run in as few range runs as possible. Projects a queued or running sync run covers wait for it to end.",
+        "sync in ONE run (aurora_event_sync: stage exactly them, one export). Projects a queued or running sync run "
+        "covers wait for it to end.",
     )
     def design_request_sensor(context: dg.SensorEvaluationContext, aurora: AuroraResource):
         cursor = DesignRequestCursor.parse(context.cursor)
@@ -224,8 +225,8 @@ def build_design_request_sensor(settings: Settings, tuning: SensorTuning = Senso
         cursor.deferred = {pid: stamp for pid, stamp in wanted.items() if pid not in fresh and pid in busy}
         to_sync = {pid: stamp for pid, stamp in wanted.items() if pid not in fresh and pid not in busy}
         newest = max(to_sync.values(), default="")
-        runs = range_run_requests(order, to_sync, "design_requests", newest, tuning.max_runs_per_tick,
-                                  settings.run_max_runtime_s)
+        runs = [event_run_request(to_sync, "design_requests", newest, settings.run_max_runtime_s(len(to_sync)))
+                ] if to_sync else []
         summary = (
             f"read {scan.pages} page(s); {len(to_sync)} project(s) to sync"
             f" ({len(fresh)} already synced since their request, {len(cursor.deferred)} waiting for a run"

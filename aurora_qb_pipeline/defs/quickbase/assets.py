@@ -19,9 +19,11 @@ from ...export_send import BatchLimits, check_landed, send
 from ...mapping import MappingError
 from ...raw_payloads import read_documents
 from ...store import HoldPolicy, prune_export_log
+from ..aurora.changed import CHANGED_PROJECTS_KEY
 from ..aurora.staging import DUCKDB_POOL, OWNERS, staging_key
 from ..partitions import DAILY_RECONCILE_TRIGGER, TRIGGER_TAG
 from ..resources import QuickbaseResource
+from .lineage import column_lineage
 from ..retries import deterministic_failures
 
 EXPORT_GROUP = "quickbase"
@@ -66,7 +68,9 @@ def _hold_policy(value: str) -> HoldPolicy:
 
 @dg.asset(
     key=EXPORT_KEY,
-    deps=[staging_key(name) for name in ("project_addresses", "designs", "latest_proposals", "design_summaries")],
+    # the event path's run stages through aurora/changed_projects; range runs through the staging assets
+    deps=[*(staging_key(name) for name in ("project_addresses", "designs", "latest_proposals", "design_summaries")),
+          CHANGED_PROJECTS_KEY],
     group_name=EXPORT_GROUP,
     pool=DUCKDB_POOL,
     owners=OWNERS,
@@ -126,6 +130,7 @@ def designs_export(
         "preview": dg.MetadataValue.md(figures["preview"]),
         "reconcile": reconciling,
         "reconcile_reason": (why or "run config") if reconciling else "",
+        "dagster/column_lineage": column_lineage(mapping),
     }
     if deletions is not None:
         metadata.update(deletions.as_metadata())

@@ -6,7 +6,8 @@ tick's budget (``webhooks/resolve.py``), polls the followed design requests that
 unknown projects as partitions and requests the sync of the affected projects, except those a
 run already staged after the event (the run *started* after it, so it fetched after the change)
 and those a queued or running sync run covers: they wait in the cursor for that run to end.
-Projects to sync become runs in exactly one function, :func:`sync_run_requests`.
+Projects to sync become ONE run of ``aurora_event_sync`` (``aurora/changed_projects`` stages
+exactly them, then one export) in exactly one function, :func:`sync_run_requests`.
 """
 
 from __future__ import annotations
@@ -22,9 +23,10 @@ from ...settings import Settings
 from ...webhooks.resolve import EventResolver, PollingTuning, PollResult, poll_design_requests
 from ...webhooks.triggers import TriggerRules, load_trigger_rules
 from ..aurora.sensors import projects_in_flight, sensor_status
+from ..aurora.changed import event_run_request
 from ..aurora.staging import staging_key
-from ..jobs import aurora_quickbase_sync
-from ..partitions import new_partitions_request, range_run_requests
+from ..jobs import aurora_event_sync
+from ..partitions import new_partitions_request
 from ..resources import AuroraResource
 from .resources import WebhookInboxResource
 
@@ -38,13 +40,11 @@ class WebhookTuning:
 
     * ``tick_budget_s``: well under Dagster's 60 s evaluation limit;
     * ``max_events_per_tick``: inbox rows read per tick (the rest wait for the next one);
-    * ``max_runs_per_tick``: range runs before neighbouring ranges merge (as the design-request sensor);
     * ``retention_s``: events every reader has read are deleted after this long;
     * ``polling``: how followed design requests are polled."""
 
     tick_budget_s: float = 25.0
     max_events_per_tick: int = 2000
-    max_runs_per_tick: int = 50
     retention_s: float = 30 * 24 * 3600.0
     polling: PollingTuning = PollingTuning()
 
@@ -96,15 +96,15 @@ def synced_after(instance: dg.DagsterInstance, events: dict[str, float]) -> set[
         cursor = page.cursor
 
 
-def sync_run_requests(order: list[str], projects: dict[str, float], tuning: WebhookTuning) -> list[dg.RunRequest]:
-    """THE step from "projects to sync this tick" to run requests (phase 2 replaces this body by
-    one run for all of them). Today: range runs of ``aurora_quickbase_sync`` over the partitions,
-    as few as ``max_runs_per_tick`` allows without merging distant projects; run keys are stable
-    for the same input, so a replayed tick launches nothing twice."""
+def sync_run_requests(projects: dict[str, float], max_runtime_s: Optional[int] = None) -> list[dg.RunRequest]:
+    """THE step from "projects to sync this tick" to run requests: ONE run of ``aurora_event_sync``
+    for all of them (Dagster cannot run a scattered partition set in one partitioned run; the event
+    run stages an explicit set, see ``defs/aurora/changed.py``), with one export. The run key is
+    stable for the same input (newest event + the projects), so a replayed tick launches nothing twice."""
     if not projects:
         return []
     newest = f"{max(projects.values()):.6f}"
-    return range_run_requests(order, projects, TRIGGER, newest, tuning.max_runs_per_tick)
+    return [event_run_request(projects, TRIGGER, newest, max_runtime_s)]
 
 
 def build_webhook_sensor(settings: Settings, tuning: WebhookTuning = WebhookTuning(),
@@ -116,12 +116,13 @@ def build_webhook_sensor(settings: Settings, tuning: WebhookTuning = WebhookTuni
 
     @dg.sensor(
         name=SENSOR_NAME,
-        job=aurora_quickbase_sync,
+        job=aurora_event_sync,
         minimum_interval_seconds=settings.webhook_interval_s,
         default_status=sensor_status(settings),
         description="Reads Aurora webhook events from the inbox the receiver (`aurora-qb webhooks serve`) writes, "
         f"resolves each to its project, applies the trigger rules (syncing: {syncing}), polls followed design "
-        "requests until they are final, adds unknown projects as partitions and syncs the affected projects.",
+        "requests until they are final, adds unknown projects as partitions and syncs the affected projects in ONE run "
+        "(aurora_event_sync: stage exactly them, one Quickbase export).",
     )
     def aurora_webhook_sensor(context: dg.SensorEvaluationContext, aurora: AuroraResource,
                               webhook_inbox: WebhookInboxResource):
@@ -143,7 +144,7 @@ def build_webhook_sensor(settings: Settings, tuning: WebhookTuning = WebhookTuni
         busy = projects_in_flight(context.instance, order)
         cursor.deferred = {p: t for p, t in wanted.items() if p not in fresh and p in busy}
         to_sync = {p: t for p, t in wanted.items() if p not in fresh and p not in busy}
-        runs = sync_run_requests(order, to_sync, tuning)
+        runs = sync_run_requests(to_sync, settings.run_max_runtime_s(len(to_sync)) if to_sync else None)
 
         inbox.mark_read(SENSOR_NAME, resolved.last_id)
         if cursor.ticks % 100 == 0:

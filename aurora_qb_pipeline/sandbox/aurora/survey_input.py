@@ -19,27 +19,17 @@ from __future__ import annotations
 from typing import Any, Optional
 from urllib.parse import urlsplit
 
+from ...api_facts import AURORA_SITE_SURVEY_ENUMS, AURORA_SITE_SURVEY_REQUIRED_AT_COMPLETION
 from .errors import AuroraError
 
-ENUMS: dict[str, tuple[str, ...]] = {  # GUESS: values Aurora does not publish
-    "main_panel_location": ("interior", "exterior", "garage", "basement", "other"),
-    "service_type": ("single_phase_120_240v", "three_phase_120_208v", "three_phase_277_480v"),
-    "feeder_type": ("overhead", "underground"),
-    "utility_meter_location": ("exterior_wall", "interior", "garage", "pedestal", "other"),
-    "existing_grounding": ("ground_rod", "ufer", "water_pipe", "none", "unknown"),
-    "units_of_measurement": ("imperial", "metric"),
-    "roof_type": ("comp_shingle", "tile", "metal_standing_seam", "metal_corrugated", "flat_membrane",
-                  "wood_shake", "other"),
-    "framing_type": ("rafters", "trusses", "i_joists", "other"),
-    "rafter_size": ("2x4", "2x6", "2x8", "2x10", "2x12", "other"),
-}
+ENUMS = AURORA_SITE_SURVEY_ENUMS  # GUESS: values Aurora does not publish (one home: api_facts)
 TEXT, FLOAT, INTEGER, ENUM, IMAGES = "string", "number", "integer", "enum", "images"
 ELECTRICAL = {
     "main_panel_location": ENUM, "main_bus_rating": FLOAT, "main_breaker_rating": FLOAT, "service_type": ENUM,
     "feeder_type": ENUM, "utility_meter_location": ENUM, "existing_grounding": ENUM,
     "existing_grounding_location": TEXT, "main_panel_manufacturer": TEXT, "notes": TEXT, "images": IMAGES,
 }
-REQUIRED_AT_COMPLETION = ("main_panel_location", "main_bus_rating", "main_breaker_rating")
+REQUIRED_AT_COMPLETION = AURORA_SITE_SURVEY_REQUIRED_AT_COMPLETION
 SUBPANEL = {"location": TEXT, "disconnect_location": TEXT, "bus_rating": INTEGER, "disconnect_size": INTEGER,
             "notes": TEXT, "images": IMAGES}
 MOUNTING_PLANE = {"units_of_measurement": ENUM, "pitch": FLOAT, "azimuth": FLOAT, "roof_type": ENUM,

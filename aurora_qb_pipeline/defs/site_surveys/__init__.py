@@ -1,0 +1,1 @@
+"""Site surveys (issue 12): the intake and upload jobs, their sensors and resource."""

@@ -1,0 +1,129 @@
+"""The site-survey sensors, built from the settings:
+
+* ``site_survey_request_sensor`` reads the ``site_survey_requested`` webhooks the receiver stored
+  in the inbox (its own position there, as a second reader beside ``aurora_webhook_sensor``) and
+  launches one ``site_survey_intake`` run for the requests of the tick. Requests of another
+  tenant than the configured one are counted and skipped (one tenant per deployment today).
+* ``site_survey_completion_sensor`` asks Quickbase for surveys whose *Survey Status* is
+  "Completed", modified on or after its cursor (Date Modified), and launches one
+  ``site_survey_upload`` run for them. The cursor keeps the newest Date Modified seen and the
+  records seen at that moment, so none is sent twice for the same change and none is missed when
+  several share a millisecond. A survey changes status when the run is done ("Sent to Aurora" or
+  "Needs Fixes"), so a later tick never finds it again until a surveyor sets "Completed" anew.
+
+Both stand down (a skip that says which variables are missing) while site surveys are not
+configured.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from dataclasses import asdict, dataclass, field
+from typing import Optional
+
+import dagster as dg
+
+from ...settings import Settings
+from ...site_surveys.tables import TablesNotReady
+from ...site_surveys.upload import completed_since
+from ..aurora.sensors import sensor_status
+from ..partitions import TRIGGER_TAG
+from ..webhooks.resources import WebhookInboxResource
+from .jobs import site_survey_intake, site_survey_upload
+from .resources import SiteSurveyResource
+
+REQUEST_SENSOR, COMPLETION_SENSOR = "site_survey_request_sensor", "site_survey_completion_sensor"
+EVENT = "site_survey_requested"
+MAX_EVENTS_PER_TICK = 500
+
+
+def _not_configured(site_surveys: SiteSurveyResource) -> Optional[dg.SkipReason]:
+    missing = site_surveys.missing()
+    return dg.SkipReason(f"site surveys are not configured (set {', '.join(missing)})") if missing else None
+
+
+def build_request_sensor(settings: Settings) -> dg.SensorDefinition:
+    @dg.sensor(name=REQUEST_SENSOR, job=site_survey_intake, minimum_interval_seconds=settings.site_survey_interval_s,
+               default_status=sensor_status(settings),
+               description="Reads site_survey_requested webhooks from the inbox and launches one site_survey_intake "
+               "run for the new requests (a Quickbase survey record each).")
+    def site_survey_request_sensor(context: dg.SensorEvaluationContext, site_surveys: SiteSurveyResource,
+                                   webhook_inbox: WebhookInboxResource):
+        skip = _not_configured(site_surveys)
+        if skip is not None:
+            return skip
+        inbox = webhook_inbox.inbox
+        after = int(context.cursor or 0)
+        rows = inbox.read(after, MAX_EVENTS_PER_TICK)
+        last = rows[-1].id if rows else after
+        wanted: dict[str, int] = {}
+        other_tenant = 0
+        for row in rows:
+            if row.event != EVENT or not row.known:
+                continue
+            if row.params.get("tenant_id") not in (None, "", site_surveys.tenant_id):
+                other_tenant += 1
+                continue
+            wanted.setdefault(row.params["site_survey_request_id"], row.id)
+        inbox.mark_read(REQUEST_SENSOR, last)
+        note = f"; {other_tenant} request(s) of another tenant skipped" if other_tenant else ""
+        if not wanted:
+            context.update_cursor(str(last))
+            return dg.SkipReason(f"no new site-survey request in {len(rows)} inbox row(s){note}")
+        context.log.info(f"{len(wanted)} site-survey request(s) to take in{note}")
+        config = {"ops": {"take_in_site_surveys": {"config": {"request_ids": list(wanted),
+                                                               "inbox_ids": list(wanted.values())}}}}
+        run = dg.RunRequest(run_key=f"site-survey-intake:{after}-{last}", run_config=config,
+                            tags={TRIGGER_TAG: "site_survey_webhooks"})
+        return dg.SensorResult(run_requests=[run], cursor=str(last))
+
+    return site_survey_request_sensor
+
+
+@dataclass
+class CompletionCursor:
+    after: Optional[str] = None  # newest Date Modified seen
+    seen: list[int] = field(default_factory=list)  # records seen with exactly that Date Modified
+
+    @classmethod
+    def parse(cls, raw: Optional[str]) -> "CompletionCursor":
+        return cls(**json.loads(raw)) if raw else cls()
+
+    def dump(self) -> str:
+        return json.dumps(asdict(self), sort_keys=True)
+
+
+def build_completion_sensor(settings: Settings) -> dg.SensorDefinition:
+    @dg.sensor(name=COMPLETION_SENSOR, job=site_survey_upload, minimum_interval_seconds=settings.site_survey_interval_s,
+               default_status=sensor_status(settings),
+               description="Polls Quickbase for site surveys marked Completed since its cursor and launches one "
+               "site_survey_upload run for them.")
+    def site_survey_completion_sensor(context: dg.SensorEvaluationContext, site_surveys: SiteSurveyResource):
+        skip = _not_configured(site_surveys)
+        if skip is not None:
+            return skip
+        cursor = CompletionCursor.parse(context.cursor)
+        try:
+            found = completed_since(site_surveys.quickbase, site_surveys.tables(), cursor.after)
+        except TablesNotReady as exc:
+            return dg.SkipReason(str(exc))
+        new = [(rid, dm) for rid, dm in found if not (dm == cursor.after and rid in cursor.seen)]
+        if found:
+            newest = found[-1][1]
+            seen = cursor.seen if newest == cursor.after else []
+            cursor = CompletionCursor(newest, sorted(set(seen) | {rid for rid, dm in found if dm == newest}))
+        if not new:
+            context.update_cursor(cursor.dump())
+            return dg.SkipReason("no survey newly marked Completed in Quickbase")
+        digest = hashlib.sha256(json.dumps(new).encode()).hexdigest()[:16]
+        config = {"ops": {"upload_site_surveys": {"config": {"record_ids": [rid for rid, _ in new]}}}}
+        run = dg.RunRequest(run_key=f"site-survey-upload:{digest}", run_config=config,
+                            tags={TRIGGER_TAG: "site_survey_completed"})
+        return dg.SensorResult(run_requests=[run], cursor=cursor.dump())
+
+    return site_survey_completion_sensor
+
+
+def build_site_survey_sensors(settings: Settings) -> list[dg.SensorDefinition]:
+    return [build_request_sensor(settings), build_completion_sensor(settings)]

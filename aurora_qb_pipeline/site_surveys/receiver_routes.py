@@ -1,0 +1,70 @@
+"""What the webhook receiver adds for site surveys: the signed image links Aurora downloads.
+
+``GET /quickbase/files/{token}/{file name}``: no shared secret (Aurora's image download sends no
+credential); the signed token is the authorization (:mod:`.file_links`). A bad or expired link
+is 403 and no Quickbase call is made; a file Quickbase no longer has is 404. The Quickbase
+download runs in Starlette's thread pool, so webhook deliveries are never held up by it.
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import Callable
+
+from starlette.requests import Request
+from starlette.responses import JSONResponse, Response
+from starlette.routing import Route
+
+from ..clients.errors import ApiError, NotFoundError
+from ..clients.quickbase_app import QuickbaseAppClient
+from .file_links import FILES_PATH, BadLink, FileLinks
+
+log = logging.getLogger("aurora_qb_pipeline.site_surveys.files")
+
+
+def file_routes(links: FileLinks, quickbase: Callable[[], QuickbaseAppClient]) -> list[Route]:
+    """The route serving signed links; ``quickbase`` gives the client to download with."""
+
+    def serve(request: Request) -> Response:
+        try:
+            ref = links.verify(request.path_params["token"])
+        except BadLink as exc:
+            return JSONResponse({"error": f"forbidden: {exc}"}, status_code=403)
+        try:
+            content = quickbase().download_file(ref.table_id, ref.record_id, ref.field_id, ref.version)
+        except NotFoundError:
+            return JSONResponse({"error": "the file is no longer in Quickbase"}, status_code=404)
+        except ApiError as exc:
+            log.warning("Quickbase file download failed: %s", type(exc).__name__)
+            return JSONResponse({"error": "Quickbase is unavailable, retry later"}, status_code=503)
+        return Response(content, media_type=ref.content_type, headers={"Cache-Control": "private, max-age=300"})
+
+    return [Route(FILES_PATH + "/{token}/{name}", serve, methods=["GET"])]
+
+
+def routes_from_environment(settings, webhook_secret: str) -> list[Route]:
+    """The file routes when the receiver can serve them (a public URL and Quickbase's credentials
+    in the environment), else none: the receiver then serves webhooks only."""
+    import threading
+
+    from ..settings import Credentials
+
+    if not settings.webhook_public_url or not settings.quickbase_app_id:
+        return []
+    try:
+        credentials = Credentials.from_env()
+    except KeyError:
+        return []
+    links = FileLinks(webhook_secret, settings.webhook_public_url, settings.site_survey_link_ttl_s)
+    lock, made = threading.Lock(), []
+
+    def quickbase() -> QuickbaseAppClient:
+        with lock:
+            if not made:
+                made.append(QuickbaseAppClient(
+                    base_url=settings.quickbase_base_url, realm_hostname=credentials.quickbase_realm_hostname,
+                    user_token=credentials.quickbase_user_token, app_id=settings.quickbase_app_id,
+                    options=settings.client_options()))
+            return made[0]
+
+    return file_routes(links, quickbase)
