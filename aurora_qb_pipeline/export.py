@@ -27,7 +27,17 @@ import pandas as pd
 from dagster_duckdb import DuckDBResource
 
 from .clients import QuickbaseClient
-from .mapping import EncodedRow, MappingError, MatchingStrategy, ResolvedMapping, encode_row, load_mapping, resolve_mapping
+from .mapping import (
+    EncodedRow,
+    MappingError,
+    MatchingStrategy,
+    ResolvedMapping,
+    add_custom_values,
+    encode_row,
+    load_mapping,
+    mapping_never_fits,
+    resolve_mapping,
+)
 from .schemas import EXPORT_CONTRACT, EXPORT_SOURCES
 from .store import OPS_SCHEMA, STAGING_SCHEMA, HoldPolicy, ensure_tables, held_sql, read_table, staged_tables_present
 
@@ -149,16 +159,25 @@ def load_candidates(
 
 
 def plan_export(
-    candidates: pd.DataFrame, last: dict[str, LastExport], mapping: ResolvedMapping, resend_unchanged: bool = False
+    candidates: pd.DataFrame, last: dict[str, LastExport], mapping: ResolvedMapping, resend_unchanged: bool = False,
+    documents: Optional[dict[str, dict]] = None,
 ) -> ExportPlan:
     """Sort candidates into held (quarantined), refused (Quickbase would reject them: logged),
-    unchanged since the last export, and to send."""
+    unchanged since the last export, and to send. ``documents``: {design id: {kind: raw payload}}
+    for the custom mappings (:func:`.raw_payloads.read_documents`).
+
+    Raises :class:`MappingError` when a custom mapping's values never fit its field (every
+    problem at once), before anything is written."""
     plan = ExportPlan(mapping, [], ExportTally(considered=len(candidates)), last=last)
+    custom = any(t.custom for t in mapping.targets)
+    tallies: dict = {}
     for row in candidates.to_dict("records"):
         if row.pop("held"):
             plan.tally.held += 1
             continue
-        encoded = encode_row(mapping, row)
+        if custom:
+            add_custom_values(mapping, row, (documents or {}).get(str(row["design_id"])))
+        encoded = encode_row(mapping, row, tallies)
         previous = last.get(encoded.design_id)
         if encoded.problems:
             plan.log_rows.append(plan.tally.count_failure("rejected", encoded.design_id, "; ".join(encoded.problems)))
@@ -169,6 +188,9 @@ def plan_export(
             plan.to_send.append(encoded)
             plan.log_rows += [(encoded.design_id, "truncated", note, None, encoded.content_hash)
                               for note in encoded.notes]
+    never = mapping_never_fits(tallies, mapping)
+    if never:
+        raise MappingError(never)
     return plan
 
 

@@ -30,7 +30,9 @@ from .api_facts import (
     QUICKBASE_TEXT_FIELD_TYPES,
     QUICKBASE_TIME_FIELD_TYPES,
 )
-from .schemas import EXPORT_COLUMNS, ValueKind
+from .mapping_paths import CustomSource, PathTally, convert, parse_source, static_problems
+from .raw_payloads import RAW_WRITERS
+from .schemas import EXPORT_COLUMNS, EXPORT_CONTRACT, EXPORT_SOURCES, ValueKind
 
 
 class MatchingStrategy(str, Enum):
@@ -62,6 +64,10 @@ class MappingConfig:
     fields: dict[str, Union[str, int]]
     merge_field: Union[str, int]
     matching_strategy: MatchingStrategy = MatchingStrategy.ENRICH
+    units: dict[str, str] = field(default_factory=dict)  # custom path -> unit asked for (e.g. kW)
+
+    def is_custom(self, source: str) -> bool:
+        return source not in EXPORT_COLUMNS
 
 
 @dataclass(frozen=True)
@@ -73,6 +79,7 @@ class TargetField:
     required: bool = False
     choices: Optional[frozenset[str]] = None  # set only when Quickbase refuses new choices
     max_length: Optional[int] = None  # the field's "Max characters" (properties.maxLength), when set
+    custom: Optional[CustomSource] = None  # set for a custom mapping (an Aurora field path)
 
 
 @dataclass
@@ -82,6 +89,11 @@ class ResolvedMapping:
     merge_source: str
     strategy: MatchingStrategy
     config: Optional[MappingConfig] = None  # what it was resolved from (to check the table again)
+
+    @property
+    def raw_kinds(self) -> set[str]:
+        """The raw Aurora payloads (``staging.aurora_raw`` kinds) the custom mappings read."""
+        return {root for t in self.targets if t.custom for root in t.custom.roots}
 
 
 def default_mapping_path() -> Path:
@@ -100,11 +112,29 @@ def load_mapping(path: Optional[Union[str, Path]] = None) -> MappingConfig:
     if not isinstance(fields_raw, dict) or not fields_raw:
         problems.append(f"{path}: 'fields' must be a non-empty mapping of Aurora column -> Quickbase field")
         fields_raw = {}
+    fields: dict[str, Any] = {}
+    units: dict[str, str] = {}
     for source, target in fields_raw.items():
+        source = str(source)
+        unit = None
+        if isinstance(target, dict):  # {field: <label or id>, unit: kW}
+            unknown = sorted(set(target) - {"field", "unit"})
+            if unknown:
+                problems.append(f"{path}: '{source}' has unknown keys {', '.join(unknown)} (allowed: field, unit)")
+            unit, target = target.get("unit"), target.get("field")
         if source not in EXPORT_COLUMNS:
-            problems.append(f"{path}: unknown Aurora column '{source}' (known: {', '.join(sorted(EXPORT_COLUMNS))})")
+            if "." not in source and "(" not in source:
+                problems.append(f"{path}: unknown Aurora column '{source}' (known: {', '.join(sorted(EXPORT_COLUMNS))}; "
+                                "or an Aurora field path such as summary.system_size_ac)")
+            else:
+                problems += [f"{path}: {p}" for p in parse_source(source, unit)[1]]
+        elif unit is not None:
+            problems.append(f"{path}: '{source}' is a staged column; units apply to Aurora field paths only")
         if not isinstance(target, (str, int)) or isinstance(target, bool) or target == "":
             problems.append(f"{path}: target of '{source}' must be a field label or id, got {target!r}")
+        fields[source] = target
+        if unit is not None:
+            units[source] = str(unit)
     merge = raw.get("merge_field")
     if merge in (None, ""):
         problems.append(f"{path}: 'merge_field' is required (the unique Quickbase field holding the design id)")
@@ -116,7 +146,7 @@ def load_mapping(path: Optional[Union[str, Path]] = None) -> MappingConfig:
         strategy = MatchingStrategy.ENRICH
     if problems:
         raise MappingError(problems)
-    return MappingConfig(fields=dict(fields_raw), merge_field=merge, matching_strategy=strategy)
+    return MappingConfig(fields=fields, merge_field=merge, matching_strategy=strategy, units=units)
 
 
 def _find_field(table_fields: list[dict], ref: Union[str, int]) -> Optional[dict]:
@@ -144,8 +174,14 @@ def resolve_mapping(
             problems.append(f"'{source}' -> '{label}' ({fid}): built-in fields cannot be written")
         if fdef.get("mode"):
             problems.append(f"'{source}' -> '{label}' ({fid}): a {fdef['mode']} field cannot be written")
-        kind = EXPORT_COLUMNS[source]
-        if ftype not in COMPATIBLE[kind]:
+        custom = None
+        if config.is_custom(source):
+            custom, path_problems = parse_source(source, config.units.get(source))
+            problems += path_problems
+            if custom is not None:
+                problems += static_problems(custom, ftype, label, fid)
+        elif ftype not in COMPATIBLE[EXPORT_COLUMNS[source]]:
+            kind = EXPORT_COLUMNS[source]
             problems.append(
                 f"'{source}' ({kind.value}) -> '{label}' ({fid}) is of type {ftype}; "
                 f"it needs one of {', '.join(sorted(COMPATIBLE[kind]))}"
@@ -159,7 +195,7 @@ def resolve_mapping(
             choices = frozenset(str(c) for c in props.get("choices") or [])
         max_length = props.get("maxLength")
         max_length = max_length if isinstance(max_length, int) and max_length > 0 else None
-        targets.append(TargetField(source, fid, label, ftype, bool(fdef.get("required")), choices, max_length))
+        targets.append(TargetField(source, fid, label, ftype, bool(fdef.get("required")), choices, max_length, custom))
 
     merge_def = _find_field(table_fields, config.merge_field)
     merge_fid = int(merge_def["id"]) if merge_def else -1
@@ -271,18 +307,29 @@ class EncodedRow:
     notes: list[str] = field(default_factory=list)  # what was changed to fit (text cut to a field's limit)
 
 
-def encode_row(mapping: ResolvedMapping, row: dict[str, Any]) -> EncodedRow:
+def encode_row(mapping: ResolvedMapping, row: dict[str, Any], tallies: Optional[dict[str, PathTally]] = None
+               ) -> EncodedRow:
     """Turn one staged row into a Quickbase record according to the strategy.
 
     enrich drops empty values (a blank never overwrites what a PM typed in Quickbase);
     replace sends them as null, clearing the field. Text longer than the field's "Max characters"
     is cut to it, with a note; a number that is not finite (NaN, Infinity: JSON has neither) is
-    never sent: the row is refused (staging quarantines those before they get here)."""
+    never sent: the row is refused (staging quarantines those before they get here). A custom
+    mapping's value (``row[path]``, as evaluated on the raw payloads) is converted for its field
+    (:func:`.mapping_paths.convert`); one that cannot be refuses the row, counted in ``tallies``."""
     record: dict[int, Any] = {}
     problems: list[str] = []
     notes: list[str] = []
     for target in mapping.targets:
-        value = _normalise(EXPORT_COLUMNS[target.source], row.get(target.source))
+        if target.custom is not None:
+            value, problem = convert(target.custom, target.field_type, row.get(target.source))
+            if tallies is not None:
+                tallies.setdefault(target.source, PathTally()).add(problem, row.get(target.source) is not None)
+            if problem:
+                problems.append(f"'{target.label}' cannot take {target.source}: {problem}")
+                continue
+        else:
+            value = _normalise(EXPORT_COLUMNS[target.source], row.get(target.source))
         if isinstance(value, float) and not math.isfinite(value):
             problems.append(f"'{target.label}' would get {value!r} from {target.source}: not a finite number")
             continue
@@ -307,3 +354,45 @@ def encode_row(mapping: ResolvedMapping, row: dict[str, Any]) -> EncodedRow:
     )
     digest = hashlib.sha256(canonical.encode()).hexdigest()[:32]
     return EncodedRow(str(row["design_id"]), record, digest, problems, notes)
+
+
+def add_custom_values(mapping: ResolvedMapping, row: dict[str, Any], documents: Optional[dict]) -> None:
+    """Evaluate the custom mappings' paths on one design's raw payloads ({kind: payload}) into ``row``."""
+    for target in mapping.targets:
+        if target.custom is not None:
+            row[target.source] = target.custom.evaluate(documents)
+
+
+def mapping_never_fits(tallies: dict[str, PathTally], mapping: ResolvedMapping) -> list[str]:
+    """Custom mappings none of whose staged values fit their field: problems of the mapping."""
+    by_source = {t.source: t for t in mapping.targets}
+    return [f"'{source}' -> '{by_source[source].label}' ({by_source[source].field_id}, {by_source[source].field_type}): "
+            f"none of its {tally.present} values fits, e.g. {tally.example}"
+            for source, tally in tallies.items() if tally.never_fits]
+
+
+@dataclass(frozen=True)
+class FieldSource:
+    """Where a Quickbase field's value comes from: a staged table (asset name under ``aurora/``)
+    and its column, or the raw payload of a staging asset and the Aurora path in it."""
+
+    asset: str  # staging asset name (key aurora/<asset>)
+    column: str  # staged column, or the Aurora field path for a custom mapping
+    aurora_path: str  # the path in Aurora's answer
+
+
+def field_lineage(mapping: ResolvedMapping) -> dict[str, list[FieldSource]]:
+    """{Quickbase field label: [FieldSource]} for the resolved mapping: the column lineage of the
+    export (standard columns from their staged table, custom paths from the raw payload's asset)."""
+    schemas = dict(EXPORT_SOURCES)
+    lineage: dict[str, list[FieldSource]] = {}
+    for target in mapping.targets:
+        if target.custom is not None:
+            lineage[target.label] = [FieldSource(RAW_WRITERS[root], target.source, target.source)
+                                     for root in sorted(target.custom.roots) if root in RAW_WRITERS]
+        else:
+            table = EXPORT_CONTRACT[target.source][0]
+            column = schemas[table].to_schema().columns[target.source]
+            path = (column.metadata or {}).get("aurora", target.source)
+            lineage[target.label] = [FieldSource(table, target.source, path)]
+    return lineage

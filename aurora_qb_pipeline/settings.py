@@ -107,6 +107,20 @@ class Settings(BaseSettings):
         "a quarantined project address is left out of its designs' records) or 'project' (also its project's "
         "address: all the project's designs wait).",
     )
+    line_items_table_id: Optional[str] = Field(
+        None, alias="QB_LINE_ITEMS_TABLE_ID",
+        description="Quickbase table of design line items (config/quickbase_tables/line_items.yaml); unset: "
+        "line items are not synced.",
+    )
+    export_log_retention_days: int = Field(
+        90, alias="AURORA_QB_EXPORT_LOG_RETENTION_DAYS", ge=0,
+        description="Days ops.export_log keeps its lines (0: for ever); older lines are dropped after an export.",
+    )
+    fetch_pricing: bool = Field(
+        False, alias="AURORA_QB_FETCH_PRICING",
+        description="Fetch each design's pricing (GET /designs/{id}/pricing, one request a design) for mappings "
+        "that name pricing.* paths; a key not provisioned for it (403) switches it off for the run.",
+    )
     time_scale: float = Field(
         1.0, alias="AURORA_QB_TIME_SCALE", gt=0, le=1,
         description="Sandbox only: shrinks rate windows, backoff and timeouts by this factor.",

@@ -197,6 +197,16 @@ def replace_quarantine_in(
         conn.executemany(f"insert into {OPS_SCHEMA}.staging_notes values (?, ?, ?, ?, ?, ?, ?, ?)", note_rows)
 
 
+def prune_export_log(duckdb: DuckDBResource, retention_days: int) -> int:
+    """Drop ``ops.export_log`` lines older than ``retention_days`` (0: keep every line)."""
+    if retention_days <= 0:
+        return 0
+    with ops_transaction(duckdb) as conn:
+        found = conn.execute(f"delete from {OPS_SCHEMA}.export_log where logged_at < now() - to_days(?)",
+                             [int(retention_days)]).fetchone()
+    return int(found[0]) if found else 0
+
+
 def read_meta(duckdb: DuckDBResource) -> dict[str, str]:
     """Everything in ``ops.export_meta``."""
     ensure_tables(duckdb)

@@ -40,7 +40,8 @@ def test_dg_list_defs_shows_the_designed_layout():
     assets = {a["asset_key"] for a in listed["assets"]}
     assert assets == {"aurora/project_addresses", "aurora/designs", "aurora/latest_proposals",
                       "aurora/design_summaries", "aurora/design_arrays", "quickbase/designs_export",
-                      "aurora/tenant", "quickbase/designs_table", "aurora/changed_projects"}
+                      "aurora/tenant", "quickbase/designs_table", "aurora/changed_projects",
+                      "quickbase/design_line_items"}
     assert all(a["description"] and a["owners"] == [{"team": "integrations"}] for a in listed["assets"])
     assert all(c["description"] for c in listed["asset_checks"]) and len(listed["asset_checks"]) == 10
     assert {j["name"] for j in listed["jobs"]} == {"aurora_quickbase_sync", "aurora_event_sync", "quickbase_export_only",

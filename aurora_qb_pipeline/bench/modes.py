@@ -20,6 +20,8 @@ from ..definitions import build_definitions
 from ..defs.aurora.staging import staging_key
 from ..defs.partitions import DAILY_RECONCILE_TRIGGER, known_projects, range_tags
 from ..defs.quickbase.assets import EXPORT_KEY
+from ..defs.quickbase.line_items import LINE_ITEMS_KEY
+from ..line_items import load_spec
 from ..defs.resources import aurora_resource, build_resources, quickbase_resource
 from ..instance import open_instance, prepare_dagster_home
 from ..mapping import ResolvedMapping, encode_row, load_mapping, resolve_mapping
@@ -29,6 +31,7 @@ from ..schemas import export_row
 from ..settings import Credentials, Settings
 from ..transform import array_rows, design_row, project_address_row, proposal_row, summary_row
 from .events import WebhookVariant, latency_figures, needed_requests, record_latencies
+from .tables import create_declared_table
 from .measure import Meter, Step, StepAction, default_timeout, max_rss_mb, measure_steps
 
 MODES = ("incremental", "naive")
@@ -64,7 +67,11 @@ def _partitions_staged(result: dg.ExecuteInProcessResult) -> int:
 
 def runs_detail(runs: list[dg.ExecuteInProcessResult]) -> dict[str, Any]:
     exports = [_asset_metadata(r, EXPORT_KEY) for r in runs]
+    items = [_asset_metadata(r, LINE_ITEMS_KEY) for r in runs]
     return {
+        "export_upserts": sum(m.get("requests", 0) for m in exports),
+        "line_item_requests": sum(m.get("requests", 0) for m in items),
+        "line_items_sent": sum(m.get("sent", 0) for m in items),
         "ok": all(r.success for r in runs),
         "runs": len(runs),
         "projects_fetched": sum(_partitions_staged(r) for r in runs),
@@ -80,7 +87,8 @@ class IncrementalMode:
         home = prepare_dagster_home(workdir / "dagster_home", fresh=True)
         self.sandbox, self.seed = sandbox, seed
         self.instance = open_instance(home)
-        settings, credentials = sandbox_settings(sandbox, workdir, dagster_home=home)
+        line_items = create_declared_table(sandbox, load_spec(), str(sandbox.quickbase.table_id))
+        settings, credentials = sandbox_settings(sandbox, workdir, dagster_home=home, line_items_table_id=line_items)
         self.defs = build_definitions(settings, build_resources(settings, credentials))
         self.cursor: Optional[str] = None  # the design-request sensor's
         self.polled_change: dict[str, Any] = {}  # what step 3 changed, and when

@@ -73,6 +73,7 @@ def format_table(report: dict[str, Any]) -> str:
         for step in result.get("steps", []):
             lines += step_notes(name, step)
     lines += goal_lines(modes.get("incremental"))
+    lines += fetch_goal_lines(modes)
     for name, result in modes.items():
         if "error" in result:
             lines.append(f"{name}: {result['error']}")
@@ -122,3 +123,32 @@ def goal_lines(result: dict[str, Any] | None) -> list[str]:
                       str(quiet["quickbase_requests"])))
     return ["goals (webhook step): " + "; ".join(f"{name}: {got} {'met' if ok else 'NOT MET'}"
                                                   for name, ok, got in goals)]
+
+
+def _step(result: dict, key: str) -> dict:
+    return next((s for s in result.get("steps", []) if s["key"] == key), {})
+
+
+def fetch_goal_lines(modes: dict[str, Any]) -> list[str]:
+    """Issue 10's goals for the full sync: Aurora requests against list pages + projects + 2 x designs
+    (the pages counted at the per_page maximum), pipeline CPU beyond the naive script per project,
+    and upserts per table (designs, line items)."""
+    incremental, naive = modes.get("incremental", {}), modes.get("naive", {})
+    full = _step(incremental, "full_sync")
+    if not full or "data" not in incremental:
+        return []
+    data = incremental["data"]
+    pages = -(-data["projects"] // 250)
+    floor = pages + data["projects"] + 2 * data["designs"]
+    lines = [f"full sync: {full['aurora_requests']} Aurora requests; pages + projects + 2 x designs = {pages} + "
+             f"{data['projects']} + 2 x {data['designs']} = {floor} ({100 * (full['aurora_requests'] / floor - 1):+.1f}%)"]
+    naive_full = _step(naive, "full_sync")
+    if naive_full:
+        beyond = (full["cpu_s"] - naive_full["cpu_s"]) / data["projects"] * 1000
+        lines.append(f"full sync: pipeline CPU {full['cpu_s']:.1f} s vs naive {naive_full['cpu_s']:.1f} s: "
+                     f"{beyond:.0f} ms per project beyond the naive script")
+    detail = full.get("detail", {})
+    if "line_item_requests" in detail:
+        lines.append(f"full sync: Quickbase upserts {detail.get('export_upserts')} for the designs table, "
+                     f"{detail['line_item_requests']} for the line items table ({detail.get('line_items_sent')} items)")
+    return lines

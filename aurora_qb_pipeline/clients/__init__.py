@@ -7,6 +7,7 @@ from .http import (
     AuthenticationError,
     MalformedAnswerError,
     NotFoundError,
+    NotProvisionedError,
     PayloadTooLargeError,
     PermanentApiError,
     RateBudgetExhausted,
@@ -16,6 +17,6 @@ from .quickbase import QuickbaseClient, UpsertResult
 
 __all__ = [
     "ApiClient", "ApiError", "AuroraClient", "AuthenticationError", "ClientOptions", "MalformedAnswerError",
-    "NotFoundError", "Page", "PayloadTooLargeError", "PermanentApiError", "QuickbaseClient", "RateBudgetExhausted",
+    "NotFoundError", "NotProvisionedError", "Page", "PayloadTooLargeError", "PermanentApiError", "QuickbaseClient", "RateBudgetExhausted",
     "TransientApiError", "UpsertResult",
 ]

@@ -89,9 +89,13 @@ class AuroraClient(ApiClient):
         return self._session().request("GET", url, params=params, throttle_timeout=throttle_timeout)[1]
 
     def _member(self, path: str, key: str, kind: type, params: Optional[dict] = None,
-                throttle_timeout: Optional[float] = None) -> Any:
+                throttle_timeout: Optional[float] = None, optional_feature: bool = False) -> Any:
         """``answer[key]`` of a GET, checked to be a ``kind`` (dict or list) in an object envelope."""
-        answer = self._get(path, params, throttle_timeout)
+        if optional_feature:
+            url = f"/tenants/{self.tenant_id}{path}"
+            answer = self._session().request("GET", url, optional_feature=True)[1]
+        else:
+            answer = self._get(path, params, throttle_timeout)
         wanted = "an object" if kind is dict else "a list"
         if not isinstance(answer, dict):
             problem = f"the answer is {_kind(answer)}, not an object holding '{key}'"
@@ -159,6 +163,11 @@ class AuroraClient(ApiClient):
             return self._member(f"/designs/{design_id}/proposals/default", "proposal", dict)
         except NotFoundError:
             return None
+
+    def get_design_pricing(self, design_id: str) -> dict:
+        """``GET /designs/{id}/pricing``: system price, price per watt, method, breakdown, adders.
+        A key not provisioned for pricing gets 403: :class:`NotProvisionedError` (the key stays usable)."""
+        return self._member(f"/designs/{design_id}/pricing", "pricing", dict, optional_feature=True)
 
     # --- writing: the CRM side (issue 14) -----------------------------------------------------
     # Aurora documents POST /projects ({"project": {...}} -> {"project": {...}}, 422 with

@@ -66,6 +66,12 @@ class AuthenticationError(PermanentApiError):
         )
 
 
+class NotProvisionedError(PermanentApiError):
+    """403 on an endpoint of an optional feature (e.g. Aurora's pricing) that the key is not
+    provisioned for. Unlike :class:`AuthenticationError` the credential stays usable: the caller
+    switches that feature off and goes on."""
+
+
 class RateBudgetExhausted(ApiError):
     """The client-side limiter could not admit a request within the caller's time budget.
 

@@ -47,6 +47,7 @@ from .errors import (  # noqa: F401 - re-exported: the clients' errors have live
     AuthenticationError,
     MalformedAnswerError,
     NotFoundError,
+    NotProvisionedError,
     PayloadTooLargeError,
     PermanentApiError,
     RateBudgetExhausted,
@@ -269,6 +270,7 @@ class ApiSession:
         on_retry: Optional[Callable[[TransientApiError], None]] = None,
         headers: Optional[Mapping[str, str]] = None,
         raw: bool = False,
+        optional_feature: bool = False,
     ) -> tuple[int, Any]:
         """Send one logical request (retried as needed); returns (status, parsed JSON body).
 
@@ -277,7 +279,8 @@ class ApiSession:
         the error of every attempt that is retried (e.g. to note that one may have been applied).
         ``headers``: sent with this request only, e.g. a temporary token that changes between
         requests (a 401 then refuses that token, not the session: it is not latched). ``raw``:
-        an ok answer's body is returned as bytes, unparsed (file downloads)."""
+        an ok answer's body is returned as bytes, unparsed (file downloads). ``optional_feature``: a
+        403 raises :class:`NotProvisionedError` and leaves the credential usable."""
         ok = frozenset(ok_statuses)
         if json_body is not None and body is None:
             body = json.dumps(json_body, separators=(",", ":"), ensure_ascii=False).encode()
@@ -288,7 +291,8 @@ class ApiSession:
             before_sleep=self._before_sleep if on_retry is None else self._notify(on_retry),
             reraise=True,
         )
-        return retrying(self._attempt, method, path, params, body, ok, throttle_timeout, headers, raw)
+        return retrying(self._attempt, method, path, params, body, ok, throttle_timeout, headers, raw,
+                        optional_feature)
 
     def _before_sleep(self, retry_state) -> None:
         self.stats.add(retries=1)
@@ -329,7 +333,7 @@ class ApiSession:
 
     def _attempt(
         self, method: str, path: str, params, body: Optional[bytes], ok: frozenset, throttle_timeout: Optional[float],
-        extra_headers: Optional[Mapping[str, str]] = None, raw_body: bool = False,
+        extra_headers: Optional[Mapping[str, str]] = None, raw_body: bool = False, optional_feature: bool = False,
     ) -> tuple[int, Any]:
         if self._refused is not None and not extra_headers:
             raise self._refused
@@ -385,6 +389,8 @@ class ApiSession:
             retry_after = parse_retry_after(resp.headers.get("Retry-After"))
             raise TransientApiError(self.service, method, shown_path, status, detail, retry_after=retry_after,
                                     maybe_applied=status >= 500)
+        if status == 403 and optional_feature:
+            raise NotProvisionedError(self.service, method, shown_path, status, detail)
         if status in (401, 403):
             refused = AuthenticationError(self.service, method, shown_path, status, detail, self._credential)
             if not extra_headers:  # the session's own credential: never sent again

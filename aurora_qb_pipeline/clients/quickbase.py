@@ -229,6 +229,17 @@ class QuickbaseClient(ApiClient):
             answer_lost=bool(lost),
         )
 
+    def delete_where(self, where: str) -> int:
+        """``DELETE /v1/records`` of the records matching ``where``; returns how many were deleted."""
+        _, answer = self._session().request("DELETE", "/records", json_body={"from": self.table_id, "where": where})
+        return int((answer or {}).get("numberDeleted", 0))
+
+    def delete_keys(self, key_field_id: int, keys: Sequence[str]) -> int:
+        """Delete the records holding one of ``keys`` in field ``key_field_id`` (a request per
+        :data:`KEYS_PER_QUERY` keys, so a where clause stays short)."""
+        return sum(self.delete_where(where_equals_any(key_field_id, keys[start:start + KEYS_PER_QUERY]))
+                   for start in range(0, len(keys), KEYS_PER_QUERY))
+
     # --- reading -----------------------------------------------------------------------------
 
     def query(self, select: Sequence[int], where: Optional[str] = None) -> Iterator[dict[str, Any]]:

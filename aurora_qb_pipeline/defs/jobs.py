@@ -6,6 +6,7 @@ import dagster as dg
 from .aurora.changed import CHANGED_PROJECTS_KEY, EVENT_JOB_NAME
 from .aurora.staging import STAGING_GROUP
 from .quickbase.assets import EXPORT_GROUP, EXPORT_KEY
+from .quickbase.line_items import LINE_ITEMS_KEY
 
 # Steps of a run take turns anyway (they all write DuckDB, pool "duckdb", and share Aurora's
 # rate budget), so one process per run is enough: no process start per step.
@@ -20,9 +21,9 @@ aurora_quickbase_sync = dg.define_asset_job(
 
 aurora_event_sync = dg.define_asset_job(
     EVENT_JOB_NAME,
-    selection=dg.AssetSelection.assets(CHANGED_PROJECTS_KEY, EXPORT_KEY),
+    selection=dg.AssetSelection.assets(CHANGED_PROJECTS_KEY, EXPORT_KEY, LINE_ITEMS_KEY),
     description="Stage exactly the projects in run config (any set: what a webhook or design-request tick found "
-    "changed) in one run, then upsert changed designs into Quickbase in one export.",
+    "changed) in one run, then upsert changed designs into Quickbase in one export (and their line items).",
     executor_def=ONE_PROCESS,
 )
 

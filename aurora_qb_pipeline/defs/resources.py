@@ -81,6 +81,7 @@ class AuroraResource(_ApiResource):
     tenant_id: str = Field(description="Aurora tenant id (secret: an EnvVar).")
     api_token: str = Field(description="Aurora API key, sent as a bearer token (secret: an EnvVar).")
     per_page: int = Field(default=AURORA_MAX_PER_PAGE, description="per_page of list endpoints (max 250).")
+    fetch_pricing: bool = Field(default=False, description="Fetch each design's pricing (one request a design).")
 
     @property
     def client(self) -> AuroraClient:
@@ -101,6 +102,10 @@ class QuickbaseResource(_ApiResource):
     app_id: Optional[str] = Field(default=None, description="App holding the table.")
     max_request_bytes: int = Field(default=DEFAULT_MAX_REQUEST_BYTES, description="Largest upsert body sent.")
     max_records_per_request: Optional[int] = Field(default=None, description="Cap on records per upsert.")
+    line_items_table_id: Optional[str] = Field(
+        default=None, description="Table of design line items (unset: line items are not synced)."
+    )
+    export_log_retention_days: int = Field(default=90, description="Days ops.export_log keeps (0: for ever).")
     hold_policy: str = Field(
         default=HoldPolicy.DESIGN.value,
         description="Which quarantined rows hold a design back: 'design' (its own) or 'project' (also its address).",
@@ -147,7 +152,7 @@ def aurora_resource(settings: Settings, credentials: Optional[Credentials] = Non
     """The Aurora resource; ``fields`` override any field (tests: ``per_page=5``)."""
     tenant, token, *_ = _secrets(credentials)
     return AuroraResource(**{"base_url": settings.aurora_base_url, "tenant_id": tenant, "api_token": token,
-                             **client_config(settings), **fields})
+                             "fetch_pricing": settings.fetch_pricing, **client_config(settings), **fields})
 
 
 def quickbase_resource(
@@ -161,6 +166,8 @@ def quickbase_resource(
         "max_request_bytes": settings.export_max_request_bytes,
         "max_records_per_request": settings.export_max_records_per_request,
         "hold_policy": settings.hold_policy.value,
+        "line_items_table_id": settings.line_items_table_id,
+        "export_log_retention_days": settings.export_log_retention_days,
         **client_config(settings), **fields,
     })
 

@@ -27,6 +27,7 @@ import duckdb
 
 from ..clients.http import AuthenticationError, RateBudgetExhausted, TransientApiError
 from ..export import ExportStopped, NothingStaged
+from ..line_items import LineItemsError
 from ..mapping import MappingError
 from ..store import StagingSchemaMismatch
 
@@ -34,7 +35,7 @@ STEP_RETRY = dg.RetryPolicy(max_retries=2, delay=15, backoff=dg.Backoff.EXPONENT
 """API steps: a transient error that outlived the client's own retries."""
 
 DETERMINISTIC_ERRORS: tuple[type[BaseException], ...] = (
-    AuthenticationError, MappingError, NothingStaged, StagingSchemaMismatch, ExportStopped,
+    AuthenticationError, MappingError, NothingStaged, StagingSchemaMismatch, ExportStopped, LineItemsError,
 )
 """Errors that fail the same way however often they are retried (later issues extend this)."""
 

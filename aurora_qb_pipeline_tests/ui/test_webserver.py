@@ -24,9 +24,10 @@ RUN_TIMEOUT_S = 120.0
 FINISHED = {DagsterRunStatus.SUCCESS, DagsterRunStatus.FAILURE, DagsterRunStatus.CANCELED}
 
 EXPORT = EXPORT_KEY.to_user_string()
+LINE_ITEMS = "quickbase/design_line_items"  # unpartitioned, like the export
 EXPECTED_ASSETS = {
     "aurora/project_addresses", "aurora/designs", "aurora/latest_proposals", "aurora/design_summaries",
-    "aurora/design_arrays", EXPORT,
+    "aurora/design_arrays", EXPORT, LINE_ITEMS,
 }
 SOURCE_AND_SINK = {"aurora/tenant", "quickbase/designs_table"}  # observable, never materialized
 EVENT_ASSET = "aurora/changed_projects"  # the event path's unpartitioned staging of a project set
@@ -135,7 +136,7 @@ def test_repository_exposes_assets_and_checks(repository):
     assert set(nodes) == EXPECTED_ASSETS | SOURCE_AND_SINK | {EVENT_ASSET}
     assert nodes[EVENT_ASSET]["partitionDefinition"] is None and nodes[EVENT_ASSET]["groupName"] == "aurora_events"
     staging = {key for key, node in nodes.items() if node["groupName"] == STAGING_GROUP}
-    assert staging == EXPECTED_ASSETS - {EXPORT}
+    assert staging == EXPECTED_ASSETS - {EXPORT, LINE_ITEMS}
     assert {nodes[key]["partitionDefinition"]["name"] for key in staging} == {projects_partitions.name}
     # every asset says what it is, who owns it and what it touches; no two share a description
     assert all(node["description"] for node in nodes.values())
@@ -203,7 +204,7 @@ def test_partition_run_through_graphql_syncs_quickbase(dagster_dev, project_part
     assert {"key": "dagster/partition", "value": project_partition} in run["tags"]
     materialized = {("/".join(m["assetKey"]["path"]), m["partition"]) for m in run["assetMaterializations"]}
     assert {key for key, _ in materialized} == EXPECTED_ASSETS
-    assert {partition for key, partition in materialized if key != EXPORT} == {project_partition}
+    assert {partition for key, partition in materialized if key not in (EXPORT, LINE_ITEMS)} == {project_partition}
 
     quickbase = dagster_dev.sandbox.quickbase
     design_id_field = quickbase.field_by_label(quickbase.table_id, "Aurora Design ID").id

@@ -24,7 +24,19 @@ from .project_set import (
     summaries_and_arrays_rows,
     teach_design_projects,
 )
-from .staging import KEY_PREFIX, KINDS, OWNERS, PARTITION_METADATA, STAGING_ASSET_ARGS, TYPES, quarantine_check, stage
+from ..partitions import known_projects
+from .raw_staging import note_deletions, project_fetcher, stage_pricing
+from .staging import (
+    KEY_PREFIX,
+    KINDS,
+    OWNERS,
+    PARTITION_METADATA,
+    STAGING_ASSET_ARGS,
+    TYPES,
+    design_keys,
+    quarantine_check,
+    stage,
+)
 
 
 @dg.asset(**STAGING_ASSET_ARGS, key_prefix=KEY_PREFIX, owners=OWNERS, metadata=PARTITION_METADATA, kinds=KINDS,
@@ -32,7 +44,10 @@ from .staging import KEY_PREFIX, KINDS, OWNERS, PARTITION_METADATA, STAGING_ASSE
 def project_addresses(context: dg.AssetExecutionContext, aurora: AuroraResource, duckdb: DuckDBResource):
     """Customer and site address of each Aurora project, state/region names resolved with ISO 3166-2."""
     with staging_failures():
-        table = addresses_rows(aurora.client, context.partition_keys)
+        client, keys = aurora.client, context.partition_keys
+        fetch = project_fetcher(context, client, keys, len(known_projects(context.instance)))
+        table = addresses_rows(client, keys, fetch)
+        note_deletions(context.log, duckdb, client, keys, table)
         yield from stage(context, duckdb, table)
 
 
@@ -45,6 +60,7 @@ def designs(context: dg.AssetExecutionContext, aurora: AuroraResource, duckdb: D
     each design's project (a simulation event then costs no lookup)."""
     with staging_failures():
         table = designs_rows(aurora.client, context.partition_keys)
+        note_deletions(context.log, duckdb, aurora.client, context.partition_keys, table)
         for event in stage(context, duckdb, table):
             if isinstance(event, dg.Output):
                 for design_id, old_project in release_moved_designs(
@@ -92,5 +108,7 @@ def design_summaries_and_arrays(
     per array (design_arrays)."""
     with staging_failures():
         summaries, arrays = summaries_and_arrays_rows(aurora.client, designs)
+        stage_pricing(context, duckdb, aurora.client, design_keys(designs), context.partition_keys,
+                      aurora.fetch_pricing)
         yield from stage(context, duckdb, summaries, output_name="design_summaries")
         yield from stage(context, duckdb, arrays, output_name="design_arrays")

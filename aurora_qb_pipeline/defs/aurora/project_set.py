@@ -23,13 +23,15 @@ from __future__ import annotations
 
 from collections import Counter
 from dataclasses import dataclass, field
-from typing import Sequence
+import logging
+from typing import Any, Callable, Optional, Sequence
 
 import pandas as pd
 import sqlalchemy as sa
 from dagster_duckdb import DuckDBResource
 
 from ...clients import AuroraClient
+from ...raw_payloads import replace_raw_in
 from ...schemas import DesignArrays, Designs, DesignSummaries, LatestProposals, ProjectAddresses
 from ...store import (
     ensure_staging_table,
@@ -41,6 +43,7 @@ from ...store import (
 )
 from ...transform import design_rows, project_address_row, proposal_row
 from ...validation import Validated, summaries_and_arrays, validate_rows
+from .raw_staging import design_raw, designs_raw, note_deletions, project_raw
 from .staging import (
     MAX_QUARANTINE_FRACTION,
     ApiStatsDelta,
@@ -50,6 +53,9 @@ from .staging import (
     fetch_each,
     read_each,
 )
+
+
+_log = logging.getLogger(__name__)
 
 
 @dataclass
@@ -63,6 +69,8 @@ class TableRows:
     checked: Validated
     failures: list[dict] = field(default_factory=list)
     api: dict[str, float] = field(default_factory=dict)
+    raw_kind: Optional[str] = None  # the kind of Aurora answer kept as JSON (raw_payloads.py)
+    raw: list[tuple] = field(default_factory=list)  # (project id, object id, payload)
 
     @property
     def valid(self) -> pd.DataFrame:
@@ -95,24 +103,32 @@ class TableRows:
                 "repaired_values": len(self.checked.notes), "fraction": round(self.quarantine_fraction, 4)}
 
 
-def _table(name, schema, key_column, client: AuroraClient, items, fetch, describe, to_rows) -> TableRows:
+def _table(name, schema, key_column, client: AuroraClient, items, fetch, describe, to_rows,
+           raw: Optional[tuple[str, Callable]] = None) -> TableRows:
     stats = ApiStatsDelta(client)
     found, failures = fetch_each(client, items, fetch, describe)
     fetched = read_each(found, to_rows, describe)
     checked = validate_rows(schema, fetched.rows, key_column)
-    return TableRows(name, schema, key_column, checked, [*failures, *fetched.failures], stats())
+    table = TableRows(name, schema, key_column, checked, [*failures, *fetched.failures], stats())
+    if raw is not None:
+        table.raw_kind = raw[0]
+        table.raw = [row for item, answer in found if answer is not None for row in raw[1](item, answer)]
+    return table
 
 
-def addresses_rows(client: AuroraClient, project_ids: Sequence[str]) -> TableRows:
-    """``project_addresses``: one ``GET /projects/{id}`` per project."""
+def addresses_rows(client: AuroraClient, project_ids: Sequence[str],
+                   fetch: Optional[Callable[[str], Any]] = None) -> TableRows:
+    """``project_addresses``: one ``GET /projects/{id}`` per project, or the project taken from the
+    list pages by ``fetch`` (:func:`.raw_staging.project_fetcher`)."""
     return _table("project_addresses", ProjectAddresses, "project_id", client, list(project_ids),
-                  client.get_project, describe_project, lambda pid, project: [project_address_row(pid, project)])
+                  fetch or client.get_project, describe_project,
+                  lambda pid, project: [project_address_row(pid, project)], raw=("project", project_raw))
 
 
 def designs_rows(client: AuroraClient, project_ids: Sequence[str]) -> TableRows:
     """``designs``: the design list of each project."""
     return _table("designs", Designs, "design_id", client, list(project_ids), client.list_designs,
-                  describe_project, design_rows)
+                  describe_project, design_rows, raw=("design", designs_raw))
 
 
 def proposals_rows(client: AuroraClient, designs: pd.DataFrame) -> TableRows:
@@ -121,6 +137,7 @@ def proposals_rows(client: AuroraClient, designs: pd.DataFrame) -> TableRows:
         "latest_proposals", LatestProposals, "design_id", client, design_keys(designs),
         lambda key: client.get_default_proposal(key[1]), describe_design,
         lambda key, proposal: [proposal_row(key[0], key[1], proposal)] if proposal is not None else [],
+        raw=("proposal", design_raw),
     )
 
 
@@ -130,7 +147,9 @@ def summaries_and_arrays_rows(client: AuroraClient, designs: pd.DataFrame) -> tu
     found, failures = fetch_each(client, design_keys(designs), lambda k: client.get_design_summary(k[1]),
                                  describe_design)
     summaries, arrays = summaries_and_arrays(found)
-    return (TableRows("design_summaries", DesignSummaries, "design_id", summaries, failures, stats()),
+    raw = [row for key, answer in found for row in design_raw(key, answer)]
+    return (TableRows("design_summaries", DesignSummaries, "design_id", summaries, failures, stats(),
+                      raw_kind="summary", raw=raw),
             TableRows("design_arrays", DesignArrays, "design_id", arrays))
 
 
@@ -178,6 +197,8 @@ def write_projects(duckdb: DuckDBResource, project_ids: Sequence[str], tables: S
             replace_project_rows_in(conn, table.name, project_ids, table.valid)
             replace_quarantine_in(conn, table.name, project_ids, table.rejected, table.key_column, run_id,
                                   table.checked.notes)
+            if table.raw_kind:
+                replace_raw_in(conn, table.raw_kind, project_ids, table.raw)
     return moved
 
 
@@ -188,6 +209,8 @@ def stage_projects(project_ids: Sequence[str], client: AuroraClient, duckdb: Duc
     authentication error or a transient error that outlived the client's retries is raised."""
     ids = list(dict.fromkeys(project_ids))
     tables = fetch_projects(client, ids)
+    for table in tables[:2]:  # addresses and designs: what Aurora deleted (deletions.py)
+        note_deletions(_log, duckdb, client, ids, table)
     moved = write_projects(duckdb, ids, tables, run_id)
     return StagedProjects(ids, tables, moved)
 

@@ -23,6 +23,7 @@ from dagster_pandera import pandera_schema_to_dagster_type
 from ...clients import AuroraClient, AuthenticationError, PermanentApiError
 from ...coerce import preview
 from ...schemas import DesignArrays, Designs, DesignSummaries, LatestProposals, ProjectAddresses
+from ...raw_payloads import replace_raw
 from ...store import ensure_staging_table, replace_quarantine
 from ...validation import note_text
 from ..partitions import projects_partitions
@@ -84,7 +85,8 @@ def fetch_each(
         except AuthenticationError:
             raise
         except PermanentApiError as exc:
-            return item, None, {**describe(item), "reason": f"fetch failed: {aurora.redact(str(exc))}"}
+            return item, None, {**describe(item), "reason": f"fetch failed: {aurora.redact(str(exc))}",
+                                "status": exc.status}
 
     results = aurora.map_concurrently(one, items)
     return [(item, answer) for item, answer, failure in results if not failure], [f for *_, f in results if f]
@@ -150,6 +152,8 @@ def stage(context: dg.AssetExecutionContext, duckdb: DuckDBResource, table, outp
     ensure_staging_table(duckdb, table.name, table.schema)
     replace_quarantine(duckdb, table.name, keys, table.rejected, table.key_column, context.run.run_id,
                        table.checked.notes)
+    if table.raw_kind:  # Aurora's answers as JSON next to the typed rows (raw_payloads.py)
+        replace_raw(duckdb, table.raw_kind, keys, table.raw)
     log_problems(context.log, table)
     add_partition_metadata(context, staging_key(table.name), table.per_project(keys))
     yield dg.Output(table.valid, output_name=output_name)

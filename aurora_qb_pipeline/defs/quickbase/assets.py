@@ -12,11 +12,13 @@ import dagster as dg
 from dagster_duckdb import DuckDBResource
 from pydantic import Field
 
+from ...deletions import apply_deletions, load_deletion_config
 from ...drift import export_finished, reconcile, reconcile_reason, request_reconcile
 from ...export import ExportStopped, load_candidates, mapping_for, plan_export, report, skip_existing
 from ...export_send import BatchLimits, check_landed, send
 from ...mapping import MappingError
-from ...store import HoldPolicy
+from ...raw_payloads import read_documents
+from ...store import HoldPolicy, prune_export_log
 from ..aurora.changed import CHANGED_PROJECTS_KEY
 from ..aurora.staging import DUCKDB_POOL, OWNERS, staging_key
 from ..partitions import DAILY_RECONCILE_TRIGGER, TRIGGER_TAG
@@ -81,15 +83,17 @@ def designs_export(
     """Upserts every staged design whose content changed into the Quickbase table (merge on Aurora Design ID);
     on a reconcile also those missing or edited in Quickbase."""
     client = quickbase.client
-    drift = None
+    drift = deletions = None
     with deterministic_failures():
         try:
             mapping = mapping_for(client, config.mapping_file, config.matching_strategy)
+            deletion_config = load_deletion_config(config.mapping_file)
         except MappingError as exc:  # values may be lost when the table changed: check them once it fits
             request_reconcile(duckdb, f"the table did not fit the mapping: {exc.problems[0]}")
             raise
         candidates, last = load_candidates(duckdb, _hold_policy(config.hold_policy or quickbase.hold_policy))
-        plan = plan_export(candidates, last, mapping, config.resend_unchanged)
+        documents = read_documents(duckdb, mapping.raw_kinds) if mapping.raw_kinds else None
+        plan = plan_export(candidates, last, mapping, config.resend_unchanged, documents)
         why = reconcile_reason(duckdb, mapping)
         if context.run.tags.get(TRIGGER_TAG) == DAILY_RECONCILE_TRIGGER:
             why = "the daily reconcile"
@@ -109,6 +113,12 @@ def designs_export(
         else:
             send(plan, client, duckdb, context.run.run_id, batches, limits, warn=context.log.warning)
             export_finished(duckdb, mapping, reconciled=reconciling)
+            deletions = apply_deletions(duckdb, client, mapping, deletion_config)
+            if deletions.designs:
+                context.log.info(f"designs deleted in Aurora: {deletions.designs} (policy "
+                                 f"{deletion_config.policy.value}: {deletions.marked} marked, {deletions.deleted} "
+                                 f"deleted, {deletions.left} left in Quickbase)")
+            prune_export_log(duckdb, quickbase.export_log_retention_days)
 
     for failure in plan.tally.failures[:20]:
         context.log.warning(f"design {failure['design_id']} {failure['status']}: {failure['message']}")
@@ -122,6 +132,8 @@ def designs_export(
         "reconcile_reason": (why or "run config") if reconciling else "",
         "dagster/column_lineage": column_lineage(mapping),
     }
+    if deletions is not None:
+        metadata.update(deletions.as_metadata())
     if drift is not None:
         metadata.update({"drift_missing": drift.missing, "drift_edited": drift.edited,
                          "drift_unchanged": drift.unchanged, "drift": dg.MetadataValue.json(drift.as_metadata())})
