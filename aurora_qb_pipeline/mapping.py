@@ -65,6 +65,8 @@ class MappingConfig:
     merge_field: Union[str, int]
     matching_strategy: MatchingStrategy = MatchingStrategy.ENRICH
     units: dict[str, str] = field(default_factory=dict)  # custom path -> unit asked for (e.g. kW)
+    # sources whose field may be absent from the table ({field: ..., optional: true}): skipped, not a problem
+    optional: frozenset[str] = frozenset()
 
     def is_custom(self, source: str) -> bool:
         return source not in EXPORT_COLUMNS
@@ -114,13 +116,19 @@ def load_mapping(path: Optional[Union[str, Path]] = None) -> MappingConfig:
         fields_raw = {}
     fields: dict[str, Any] = {}
     units: dict[str, str] = {}
+    optional: set[str] = set()
     for source, target in fields_raw.items():
         source = str(source)
         unit = None
-        if isinstance(target, dict):  # {field: <label or id>, unit: kW}
-            unknown = sorted(set(target) - {"field", "unit"})
+        if isinstance(target, dict):  # {field: <label or id>, unit: kW, optional: true}
+            unknown = sorted(set(target) - {"field", "unit", "optional"})
             if unknown:
-                problems.append(f"{path}: '{source}' has unknown keys {', '.join(unknown)} (allowed: field, unit)")
+                problems.append(f"{path}: '{source}' has unknown keys {', '.join(unknown)} "
+                                "(allowed: field, unit, optional)")
+            if target.get("optional") is True:
+                optional.add(source)
+            elif target.get("optional") not in (None, False):
+                problems.append(f"{path}: '{source}': optional must be true or false")
             unit, target = target.get("unit"), target.get("field")
         if source not in EXPORT_COLUMNS:
             if "." not in source and "(" not in source:
@@ -146,7 +154,8 @@ def load_mapping(path: Optional[Union[str, Path]] = None) -> MappingConfig:
         strategy = MatchingStrategy.ENRICH
     if problems:
         raise MappingError(problems)
-    return MappingConfig(fields=fields, merge_field=merge, matching_strategy=strategy, units=units)
+    return MappingConfig(fields=fields, merge_field=merge, matching_strategy=strategy, units=units,
+                         optional=frozenset(optional))
 
 
 def _find_field(table_fields: list[dict], ref: Union[str, int]) -> Optional[dict]:
@@ -165,6 +174,8 @@ def resolve_mapping(
     used: dict[int, str] = {}
     for source, ref in config.fields.items():
         fdef = _find_field(table_fields, ref)
+        if fdef is None and source in config.optional:
+            continue  # e.g. the Opportunity reference of a table made before issue 14: not mapped
         if fdef is None:
             labels = ", ".join(repr(f.get("label")) for f in table_fields if f.get("id") not in QUICKBASE_BUILT_IN_FIELD_IDS)
             problems.append(f"'{source}' -> {ref!r}: no such field in the table (fields: {labels})")

@@ -157,6 +157,21 @@ def test_mapping_problems_are_all_reported_at_once():
     assert len(err.value.problems) >= 4
 
 
+def test_an_optional_mapping_line_whose_field_the_table_lacks_is_skipped(tmp_path):
+    """The packaged file's Opportunity reference (issue 14) is optional: a designs table made
+    before it keeps exporting, without the link; a field that is present is mapped as usual."""
+    assert "opportunity_record_id" in load_mapping().optional
+    path = tmp_path / "mapping.yaml"
+    path.write_text("merge_field: Aurora Design ID\nfields:\n  design_id: Aurora Design ID\n"
+                    "  project_name: {field: Opportunity Name, optional: true}\n"
+                    "  system_size_kw: {field: System Size (kW), optional: true}\n")
+    mapping = resolve_mapping(load_mapping(path), TABLE_FIELDS)
+    assert {t.source for t in mapping.targets} == {"design_id", "system_size_kw"}
+    path.write_text("merge_field: Aurora Design ID\nfields:\n  design_id: {field: Aurora Design ID, optional: 1}\n")
+    with pytest.raises(MappingError, match="optional must be true or false"):
+        load_mapping(path)
+
+
 def test_mapping_type_mismatch():
     with pytest.raises(MappingError, match="needs one of"):
         resolve_mapping(_config(project_name=7), TABLE_FIELDS)
