@@ -6,14 +6,14 @@ process shares one client-side bucket, so a tick has a time budget and stops ear
 place in the cursor) when runs are using the budget, rather than nearing Dagster's 60 s limit.
 """
 
-import json
 import time
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Optional
 
 import dagster as dg
 
+from ..cursors import JsonCursor
 from ...clients import AuroraClient, NotFoundError, RateBudgetExhausted
 from ...settings import Settings
 from ...transform import parse_aurora_time
@@ -49,7 +49,7 @@ class SensorTuning:
 
 
 @dataclass
-class DesignRequestCursor:
+class DesignRequestCursor(JsonCursor):
     """Where the poller is. ``watermark``: newest event handled by the last finished scan.
     A scan pages through the list across ticks; ``page``/``scan_max`` track the one under way.
     ``deferred``: projects whose event came while a run covering them was queued or running.
@@ -63,15 +63,6 @@ class DesignRequestCursor:
     list_absent_since: Optional[float] = None
     list_probed_at: Optional[float] = None
 
-    @classmethod
-    def parse(cls, raw: Optional[str]) -> "DesignRequestCursor":
-        if not raw:
-            return cls()
-        values = json.loads(raw)
-        return cls(**{k: v for k, v in values.items() if k in cls.__dataclass_fields__})
-
-    def dump(self) -> str:
-        return json.dumps(asdict(self), sort_keys=True)
 
 
 def event_time(request: dict) -> Optional[datetime]:

@@ -18,6 +18,7 @@ from typing import Optional
 
 import dagster as dg
 
+from ..cursors import JsonCursor
 from ...clients.quickbase import quote
 from ...opportunities.presale import STAGE_EVENTS, stage_updates
 from ...opportunities.sync import due, read_opportunities, stamp_signatures
@@ -35,18 +36,11 @@ TRIGGER = "opportunities"
 
 
 @dataclass
-class OpportunityCursor:
+class OpportunityCursor(JsonCursor):
     modified_since: Optional[str] = None
     request_id: int = 0
     inbox_id: int = 0  # the last webhook inbox row read for pre-sale stages
 
-    @classmethod
-    def parse(cls, raw: Optional[str]) -> "OpportunityCursor":
-        values = json.loads(raw) if raw else {}
-        return cls(**{k: v for k, v in values.items() if k in cls.__dataclass_fields__})
-
-    def dump(self) -> str:
-        return json.dumps(asdict(self), sort_keys=True)
 
 
 def _run_key(ids: list[str], clicked: list[str], cursor: OpportunityCursor, attempts: int) -> str:

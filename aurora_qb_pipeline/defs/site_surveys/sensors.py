@@ -19,11 +19,12 @@ from __future__ import annotations
 
 import hashlib
 import json
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field
 from typing import Optional
 
 import dagster as dg
 
+from ..cursors import JsonCursor
 from ...settings import Settings
 from ...site_surveys.tables import TablesNotReady
 from ...site_surveys.upload import completed_since
@@ -82,16 +83,10 @@ def build_request_sensor(settings: Settings) -> dg.SensorDefinition:
 
 
 @dataclass
-class CompletionCursor:
+class CompletionCursor(JsonCursor):
     after: Optional[str] = None  # newest Date Modified seen
     seen: list[int] = field(default_factory=list)  # records seen with exactly that Date Modified
 
-    @classmethod
-    def parse(cls, raw: Optional[str]) -> "CompletionCursor":
-        return cls(**json.loads(raw)) if raw else cls()
-
-    def dump(self) -> str:
-        return json.dumps(asdict(self), sort_keys=True)
 
 
 def build_completion_sensor(settings: Settings) -> dg.SensorDefinition:

@@ -12,13 +12,13 @@ exactly them, then one export) in exactly one function, :func:`sync_run_requests
 
 from __future__ import annotations
 
-import json
 import time
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field
 from typing import Optional
 
 import dagster as dg
 
+from ..cursors import JsonCursor
 from ...settings import Settings
 from ...webhooks.resolve import EventResolver, PollingTuning, PollResult, poll_design_requests
 from ...webhooks.triggers import TriggerRules, load_trigger_rules
@@ -50,7 +50,7 @@ class WebhookTuning:
 
 
 @dataclass
-class WebhookCursor:
+class WebhookCursor(JsonCursor):
     """``last_id``: the last inbox row handled. ``deferred``: projects (-> newest event, epoch
     seconds) whose event came while a run covering them was queued or running."""
 
@@ -58,15 +58,6 @@ class WebhookCursor:
     deferred: dict[str, float] = field(default_factory=dict)
     ticks: int = 0
 
-    @classmethod
-    def parse(cls, raw: Optional[str]) -> "WebhookCursor":
-        if not raw:
-            return cls()
-        values = json.loads(raw)
-        return cls(**{k: v for k, v in values.items() if k in cls.__dataclass_fields__})
-
-    def dump(self) -> str:
-        return json.dumps(asdict(self), sort_keys=True)
 
 
 def synced_after(instance: dg.DagsterInstance, events: dict[str, float]) -> set[str]:
