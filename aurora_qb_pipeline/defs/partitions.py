@@ -7,7 +7,7 @@ projects (``defs/aurora/changed.py``). Every trigger names itself in :data:`TRIG
 
 from __future__ import annotations
 
-from typing import Callable, Iterable, Optional, Sequence
+from typing import Callable, Iterable, Iterator, Optional, Sequence
 
 import dagster as dg
 
@@ -69,3 +69,16 @@ def new_partitions_request(
     new = [p for p in dict.fromkeys(ordered) if p not in seen]
     requests = [projects_partitions.build_add_request(new)] if new else []
     return new, known + new, requests
+
+
+def materialization_records(
+    instance: dg.DagsterInstance, records_filter: dg.AssetRecordsFilter
+) -> Iterator[dg.EventLogRecord]:
+    """Every materialization record ``records_filter`` matches, following the instance's paging."""
+    cursor = None
+    while True:
+        page = instance.fetch_materializations(records_filter, limit=1000, cursor=cursor)
+        yield from page.records
+        if not page.has_more:
+            return
+        cursor = page.cursor

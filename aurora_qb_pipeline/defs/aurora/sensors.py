@@ -18,7 +18,14 @@ from ...clients import AuroraClient, NotFoundError, RateBudgetExhausted
 from ...settings import Settings
 from ...transform import parse_aurora_time
 from ..jobs import aurora_event_sync, aurora_quickbase_sync
-from ..partitions import RANGE_END, RANGE_START, known_projects, new_partitions_request, range_run_requests
+from ..partitions import (
+    RANGE_END,
+    RANGE_START,
+    known_projects,
+    materialization_records,
+    new_partitions_request,
+    range_run_requests,
+)
 from ..resources import AuroraResource
 from .changed import event_run_projects, event_run_request
 from .staging import staging_key
@@ -131,17 +138,9 @@ def synced_since(instance: dg.DagsterInstance, events: dict[str, str]) -> set[st
         asset_key=staging_key("design_summaries"), asset_partitions=list(events),
         after_timestamp=earliest.timestamp(),
     )
-    done: set[str] = set()
-    cursor = None
-    while True:
-        page = instance.fetch_materializations(records_filter, limit=1000, cursor=cursor)
-        for record in page.records:
-            key = record.partition_key
-            if key in events and record.timestamp > parse_aurora_time(events[key]).timestamp():
-                done.add(key)
-        if not page.has_more:
-            return done
-        cursor = page.cursor
+    return {record.partition_key for record in materialization_records(instance, records_filter)
+            if record.partition_key in events
+            and record.timestamp > parse_aurora_time(events[record.partition_key]).timestamp()}
 
 
 def projects_in_flight(instance: dg.DagsterInstance, order: list[str]) -> set[str]:

@@ -26,7 +26,7 @@ from ..aurora.sensors import projects_in_flight, sensor_status
 from ..aurora.changed import event_run_request
 from ..aurora.staging import staging_key
 from ..jobs import aurora_event_sync
-from ..partitions import new_partitions_request
+from ..partitions import materialization_records, new_partitions_request
 from ..resources import AuroraResource
 from .resources import WebhookInboxResource
 
@@ -69,22 +69,17 @@ def synced_after(instance: dg.DagsterInstance, events: dict[str, float]) -> set[
                                            after_timestamp=min(events.values()))
     starts: dict[str, Optional[float]] = {}
     done: set[str] = set()
-    cursor = None
-    while True:
-        page = instance.fetch_materializations(records_filter, limit=1000, cursor=cursor)
-        for record in page.records:
-            key = record.partition_key
-            if key not in events or key in done:
-                continue
-            if record.run_id not in starts:
-                run = instance.get_run_record_by_id(record.run_id)
-                starts[record.run_id] = run.start_time if run else None
-            started = starts[record.run_id]
-            if started is not None and started > events[key]:
-                done.add(key)
-        if not page.has_more:
-            return done
-        cursor = page.cursor
+    for record in materialization_records(instance, records_filter):
+        key = record.partition_key
+        if key not in events or key in done:
+            continue
+        if record.run_id not in starts:
+            run = instance.get_run_record_by_id(record.run_id)
+            starts[record.run_id] = run.start_time if run else None
+        started = starts[record.run_id]
+        if started is not None and started > events[key]:
+            done.add(key)
+    return done
 
 
 def sync_run_requests(projects: dict[str, float], max_runtime_s: Optional[int] = None) -> list[dg.RunRequest]:
