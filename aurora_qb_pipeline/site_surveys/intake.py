@@ -16,12 +16,9 @@ from __future__ import annotations
 import base64
 from dataclasses import dataclass
 from typing import Any, Optional
-from urllib.parse import urlsplit
 
 from ..api_facts import QUICKBASE_RECORD_ID_FIELD
-from ..clients.base import ClientOptions
-from ..clients.errors import AuthenticationError, PermanentApiError
-from ..clients.http import ApiSession
+from ..clients.errors import PermanentApiError
 from ..clients.partner import PartnerAuroraClient
 from ..clients.quickbase_app import QuickbaseAppClient
 from .file_links import latest_version
@@ -38,22 +35,6 @@ class IntakeResult:
     screenshot_copied: bool
     design_record_id: Optional[int]
     screenshot_problem: Optional[str] = None  # why the screenshot could not be copied (it is then not)
-
-
-def download(url: str, options: ClientOptions) -> bytes:
-    """GET a storage URL (no credential sent; the URL itself is one: it is redacted from errors),
-    with the clients' timeout and retries. Not an API call, so outside the API's rate budget."""
-    parts = urlsplit(url)
-    base, path = f"{parts.scheme}://{parts.netloc}", url[len(f"{parts.scheme}://{parts.netloc}"):] or "/"
-    secrets = [path, parts.path, parts.query]
-    api = ApiSession("Aurora file storage", base, {"Accept": "*/*"}, timeout_s=options.timeout_s, retry=options.retry,
-                     rate_limit=None, secrets=secrets, error_detail=lambda body: str(body)[:200], pool_size=1)
-    try:
-        return api.request("GET", path, raw=True)[1]
-    except AuthenticationError as exc:  # a storage URL takes no credential: 401/403 means expired or forged
-        raise PermanentApiError(exc.service, "GET", exc.path, exc.status, f"the URL was refused: {exc.detail}") from None
-    finally:
-        api.close()
 
 
 def customer_name(project: dict) -> str:
@@ -104,7 +85,7 @@ def take_in(aurora: PartnerAuroraClient, qb: QuickbaseAppClient, tables: SurveyT
     copied, screenshot_problem = False, None
     if (existing is None or latest_version(existing.get(screenshot_fid)) is None) and request.get("screenshot_url"):
         try:
-            content = download(request["screenshot_url"], aurora.options)
+            content = aurora.download(request["screenshot_url"])[1]
         except PermanentApiError as exc:  # e.g. expired: the survey is made without it, a later intake retries
             screenshot_problem = str(exc)
         else:
