@@ -4,7 +4,10 @@ For each request id (with the webhook's ``session_token``, optional): retrieve t
 /tenants/{tid}/site_surveys/{id}/request``: project, requested design, requested at, a screenshot
 URL that expires after 24 hours) and the project (customer, address), copy the screenshot into the
 record's file attachment field at once (before its URL expires), link the record to the design's
-record in the designs table when there is one, and upsert on *Aurora Site Survey Request ID*.
+record in the designs table when there is one and to the opportunity the project was made for
+(issue 14: the project's ``external_provider_id`` is the opportunity's Record ID#, so no lookup is
+needed) when the survey table has that optional reference field, and upsert on *Aurora Site Survey
+Request ID*.
 
 Idempotent: the same webhook delivered twice (or replayed) finds the record by its merge key and
 updates only what Aurora owns (customer, address, design, requested at); the surveyor's work and
@@ -22,7 +25,8 @@ from ..clients.errors import PermanentApiError
 from ..clients.partner import PartnerAuroraClient
 from ..clients.quickbase_app import QuickbaseAppClient
 from .file_links import latest_version
-from .tables import SurveyTables
+from ..transform import opportunity_record_id
+from .tables import OPPORTUNITIES, SurveyTables
 
 STATUS_REQUESTED = "Requested"
 
@@ -35,6 +39,7 @@ class IntakeResult:
     screenshot_copied: bool
     design_record_id: Optional[int]
     screenshot_problem: Optional[str] = None  # why the screenshot could not be copied (it is then not)
+    opportunity_record_id: Optional[int] = None  # the opportunity linked, if any
 
 
 def customer_name(project: dict) -> str:
@@ -100,10 +105,15 @@ def take_in(aurora: PartnerAuroraClient, qb: QuickbaseAppClient, tables: SurveyT
         if design_record is not None:
             record[surveys.reference_field_id] = design_record
 
+    opportunity = opportunity_record_id(project.get("external_provider_id"))
+    if opportunity is not None and OPPORTUNITIES in surveys.links:
+        record[surveys.links[OPPORTUNITIES]] = opportunity
+
     answer = table.upsert([record], surveys.key_field_id)
     if answer.line_errors:
         raise ValueError(f"Quickbase refused site survey {request_id}: {'; '.join(answer.line_errors[0])}")
-    return IntakeResult(request_id, answer.record_ids[0], answer.outcome(0), copied, design_record, screenshot_problem)
+    return IntakeResult(request_id, answer.record_ids[0], answer.outcome(0), copied, design_record, screenshot_problem,
+                        opportunity if OPPORTUNITIES in surveys.links else None)
 
 
 def survey_record_ids(qb: QuickbaseAppClient, tables: SurveyTables, request_ids: list[str]) -> dict[str, int]:

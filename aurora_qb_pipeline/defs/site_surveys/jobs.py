@@ -85,7 +85,8 @@ def take_in_site_surveys(context: dg.OpExecutionContext, config: IntakeConfig, s
             context.log.warning(f"site survey {request_id}: screenshot not copied ({result.screenshot_problem}); "
                                 "the next intake of this request tries again")
         context.log.info(f"site survey {request_id}: {result.outcome} (record {result.record_id}, screenshot "
-                         f"{'copied' if result.screenshot_copied else 'kept'}, design record {result.design_record_id})")
+                         f"{'copied' if result.screenshot_copied else 'kept'}, design record {result.design_record_id}, "
+                         f"opportunity record {result.opportunity_record_id})")
     _finish(context, failures, sum(outcomes.values()), "site-survey requests")
     context.add_output_metadata({**{f"surveys_{k}": v for k, v in outcomes.items()},
                                  "token_exchanges": aurora.tokens.exchanges})
