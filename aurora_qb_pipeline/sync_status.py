@@ -36,9 +36,8 @@ from dagster_duckdb import DuckDBResource
 
 from .export import ExportPlan
 from .mapping import EncodedRow, ResolvedMapping
-from .store import OPS_SCHEMA, STAGING_SCHEMA, HoldPolicy, connect, ensure_tables, now_utc, ops_transaction, table_exists
-
 from .status_fields import HELD, NOT_SENT, SYNCED
+from .store import OPS_SCHEMA, STAGING_SCHEMA, HoldPolicy, connect, ensure_tables, now_utc, ops_transaction, table_exists
 MAX_PROBLEM_CHARS = 2000
 
 
