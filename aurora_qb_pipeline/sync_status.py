@@ -32,6 +32,7 @@ from __future__ import annotations
 from datetime import datetime, timezone
 from typing import Any, Optional
 
+import pandas as pd
 from dagster_duckdb import DuckDBResource
 
 from .export import ExportPlan
@@ -122,12 +123,20 @@ def status_rows(batch: list[EncodedRow], record_ids: list[Optional[int]], failed
 
 
 def write_statuses(duckdb: DuckDBResource, rows: list[tuple]) -> None:
+    """Upsert (design id, status, problem, record id) rows into ``ops.sync_status`` in one statement
+    (DuckDB's executemany costs about 2 ms of CPU a row; a registered frame, a few for all)."""
     if not rows:
         return
-    stamp = now_utc()
+    frame = pd.DataFrame(rows, columns=["design_id", "status", "problem", "qb_record_id"])
+    frame["qb_record_id"] = frame["qb_record_id"].astype("Int64")
+    frame["written_at"] = now_utc()
     with ops_transaction(duckdb) as conn:
-        conn.executemany(
-            f"""insert into {OPS_SCHEMA}.sync_status (design_id, status, problem, qb_record_id, written_at)
-                values (?, ?, ?, ?, ?) on conflict (design_id) do update set status = excluded.status,
-                problem = excluded.problem, qb_record_id = excluded.qb_record_id, written_at = excluded.written_at""",
-            [(*row, stamp) for row in rows])
+        conn.register("sync_status_rows", frame)
+        try:
+            conn.execute(
+                f"""insert into {OPS_SCHEMA}.sync_status (design_id, status, problem, qb_record_id, written_at)
+                    select design_id, status, problem, qb_record_id, written_at from sync_status_rows
+                    on conflict (design_id) do update set status = excluded.status, problem = excluded.problem,
+                    qb_record_id = excluded.qb_record_id, written_at = excluded.written_at""")
+        finally:
+            conn.unregister("sync_status_rows")
