@@ -94,3 +94,25 @@ def test_upload_failed_on_an_outage_is_sent_again_and_old_cursors_still_parse(su
     assert "waiting" not in raw_tick(app, COMPLETION_SENSOR).skip_reason
 
     assert RequestCursor.parse("17").after == 17  # a cursor written before the retries
+
+
+def test_retry_book_backs_off_gives_up_and_retries_a_batch_whose_run_never_came():
+    import logging
+
+    import dagster as dg
+
+    from aurora_qb_pipeline.defs.site_surveys.retry import MAX_ATTEMPTS, NO_RUN_AFTER_S, RetryBook, backoff_s, follow_up
+
+    assert [backoff_s(n, 10, 60) for n in (1, 2, 3, 4, 5)] == [10, 20, 40, 60, 60]
+    log = logging.getLogger("test")
+    with dg.DagsterInstance.ephemeral() as instance:
+        book = RetryBook()
+        now = 1_000_000.0
+        book.launch({"a": (0, 7), "b": (MAX_ATTEMPTS, None)}, "m", now)
+        follow_up(book, instance, now + 5, 10, 60, log)  # no run yet: waited for
+        assert len(book.batches) == 1 and book.retry == {}
+        follow_up(book, instance, now + NO_RUN_AFTER_S + 1, 10, 60, log)  # never came: all retried
+        assert book.batches == {} and list(book.retry) == ["a"]  # b had its last attempt: given up
+        attempts, due, ref = book.retry["a"]
+        assert attempts == 1 and due == now + NO_RUN_AFTER_S + 1 + 10 and ref == 7
+        assert book.due(due - 1) == {} and book.due(due) == {"a": (1, 7)} and book.retry == {}
