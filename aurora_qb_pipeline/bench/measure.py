@@ -5,6 +5,7 @@ bound Aurora's rate limit sets)."""
 from __future__ import annotations
 
 import argparse
+import cProfile
 import resource
 import time
 from dataclasses import dataclass, field
@@ -136,9 +137,20 @@ class Step:
 class Meter:
     """Times a step and reads what it cost from the sandbox's request logs."""
 
-    def __init__(self, sandbox: Sandbox, time_scale: float, say: Callable[[str], None]):
+    def __init__(self, sandbox: Sandbox, time_scale: float, say: Callable[[str], None],
+                 profile: Optional[Path] = None, profiled_step: str = "full_sync"):
         self.sandbox, self.time_scale, self.say = sandbox, time_scale, say
+        self.profile, self.profiled_step = profile, profiled_step  # a cProfile of that step goes to `profile`
         self.rss = PeakRss()
+
+    def _run(self, step: Step) -> dict[str, Any]:
+        if self.profile is None or step.key != self.profiled_step:
+            return step.action()
+        profiler = cProfile.Profile()
+        try:
+            return profiler.runcall(step.action)
+        finally:
+            profiler.dump_stats(str(self.profile))
 
     def settle(self) -> None:
         """Wait out one Aurora rate window (plus the clients' margin), so every step starts with
@@ -152,7 +164,7 @@ class Meter:
         prepared = step.before() if step.before else {}
         self.rss.reset()
         cpu, started = time.process_time(), time.perf_counter()
-        detail = {**prepared, **step.action()}
+        detail = {**prepared, **self._run(step)}
         wall, cpu = time.perf_counter() - started, time.process_time() - cpu
         aurora, quickbase = self.sandbox.aurora.log.entries(), self.sandbox.quickbase.log.entries()
         counted = {
