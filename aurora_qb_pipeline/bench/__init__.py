@@ -44,6 +44,7 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any, Iterator, Optional, Sequence
 
+from ..instance import batch_asset_events
 from ..processes import stop_process_group
 from .measure import default_timeout
 from .modes import MODES, child_main
@@ -135,6 +136,7 @@ def terminate_as_exit() -> Iterator[None]:
 
 def run(args: argparse.Namespace, argv: Sequence[str] = ()) -> int:
     """Run the chosen modes, each in a subprocess; print the table (and write the JSON)."""
+    batch_asset_events()  # as the CLI does: range runs write a partition's asset events in batches
     if args.child:
         return child_main(args)
     modes = MODES if args.mode == "both" else (args.mode,)
