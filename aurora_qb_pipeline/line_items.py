@@ -27,7 +27,7 @@ from dagster_duckdb import DuckDBResource
 
 from .clients import QuickbaseClient
 from .raw_payloads import read_documents
-from .store import OPS_SCHEMA, STAGING_SCHEMA, HoldPolicy, connect, held_sql, now_utc, table_exists
+from .store import OPS_SCHEMA, STAGING_SCHEMA, HoldPolicy, connect, held_sql, insert_rows, now_utc, table_exists
 
 STATE_DDL = f"""
 create schema if not exists {OPS_SCHEMA};
@@ -208,11 +208,11 @@ def export_line_items(duckdb: DuckDBResource, client: QuickbaseClient, spec: dic
         tally.requests += -(-len(removed) // 100)
     with connect(duckdb) as conn:
         conn.execute("begin")
-        if state_rows:
-            conn.executemany(
-                f"""insert into {OPS_SCHEMA}.line_item_state values (?, ?, ?, ?, ?) on conflict (item_key) do update
+        insert_rows(conn, f"{OPS_SCHEMA}.line_item_state",
+                    ("item_key", "design_id", "content_hash", "qb_record_id", "exported_at"), state_rows,
+                    on_conflict="""on conflict (item_key) do update
                     set design_id = excluded.design_id, content_hash = excluded.content_hash,
-                    qb_record_id = excluded.qb_record_id, exported_at = excluded.exported_at""", state_rows)
+                    qb_record_id = excluded.qb_record_id, exported_at = excluded.exported_at""")
         if removed:
             conn.execute(f"delete from {OPS_SCHEMA}.line_item_state where list_contains(?, item_key)", [removed])
         conn.execute("commit")
