@@ -78,7 +78,7 @@ class StepFigures:
     quickbase_429: int
     upsert_requests: int
     records_sent: int
-    records_per_upsert: Optional[float]
+    records_per_upsert: Optional[float]  # design records over upserts to every table (the report shows per table)
     aurora_lower_bound_s: float
     ratio_to_lower_bound: Optional[float]
     peak_rss_mb: float
