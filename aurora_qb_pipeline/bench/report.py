@@ -160,6 +160,6 @@ def fetch_goal_lines(modes: dict[str, Any]) -> list[str]:
     detail = full.get("detail", {})
     if "line_item_requests" in detail:
         lines.append(f"full sync: Quickbase upserts {detail.get('export_upserts')} for the designs table "
-                     f"({detail.get('records_sent')} records), {detail['line_item_requests']} for the line items table "
+                     f"({full['records_sent']} records), {detail['line_item_requests']} for the line items table "
                      f"({detail.get('line_items_sent')} items)")
     return lines
