@@ -117,7 +117,11 @@ class LeanSqliteEventLogStorage(SqliteEventLogStorage):
         order, so storage ids grow as before), the indexed tags of each, and the asset's entry
         (last materialization, last run, last event time) as it stands after the last event of
         the batch. Dagster's Postgres storage drops failed-to-materialize events from a batch;
-        this one keeps them, as one-by-one storage does."""
+        this one keeps them, as one-by-one storage does.
+
+        If a batch fails, Dagster stores its events again one by one. The run's file is written
+        first: should the index write fail after it, the run's log shows those events twice,
+        while the index (asset records, partition status) gets each once."""
         if not events:
             return
         if len({e.run_id for e in events}) != 1 or not all(self._batchable(e) for e in events):
