@@ -135,6 +135,10 @@ def goal_lines(result: dict[str, Any] | None) -> list[str]:
                                                   for name, ok, got in goals)]
 
 
+def _met(ok: bool) -> str:
+    return "met" if ok else "NOT MET"
+
+
 def _step(result: dict, key: str) -> dict:
     return next((s for s in result.get("steps", []) if s["key"] == key), {})
 
@@ -150,13 +154,15 @@ def fetch_goal_lines(modes: dict[str, Any]) -> list[str]:
     data = incremental["data"]
     pages = -(-data["projects"] // 250)
     floor = pages + data["projects"] + 2 * data["designs"]
+    excess = full["aurora_requests"] / floor - 1
     lines = [f"full sync: {full['aurora_requests']} Aurora requests; pages + projects + 2 x designs = {pages} + "
-             f"{data['projects']} + 2 x {data['designs']} = {floor} ({100 * (full['aurora_requests'] / floor - 1):+.1f}%)"]
+             f"{data['projects']} + 2 x {data['designs']} = {floor} ({100 * excess:+.1f}%; goal within 2%: "
+             f"{_met(excess <= 0.02)})"]
     naive_full = _step(naive, "full_sync")
     if naive_full:
         beyond = (full["cpu_s"] - naive_full["cpu_s"]) / data["projects"] * 1000
         lines.append(f"full sync: pipeline CPU {full['cpu_s']:.1f} s vs naive {naive_full['cpu_s']:.1f} s: "
-                     f"{beyond:.0f} ms per project beyond the naive script")
+                     f"{beyond:.0f} ms per project beyond the naive script (goal at most 30 ms: {_met(beyond <= 30)})")
     detail = full.get("detail", {})
     if "line_item_requests" in detail:
         lines.append(f"full sync: Quickbase upserts {detail.get('export_upserts')} for the designs table "
