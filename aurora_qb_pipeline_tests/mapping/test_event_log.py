@@ -113,3 +113,10 @@ def test_batched_asset_events_record_the_same_materializations(tmp_path, monkeyp
         assert len(view["materialized"]) == projects
     # one by one: two commits per asset event (run file + index file); batched: two per asset
     assert commits_alone - commits_batched >= 2 * len(STAGED) * (projects - 1)
+
+
+def test_batch_size_is_set_for_the_processes_the_cli_starts_unless_set_already():
+    from aurora_qb_pipeline.instance import EVENT_BATCH_SIZE, EVENT_BATCH_VARIABLE, batch_asset_events
+
+    assert batch_asset_events({"QB_TABLE_ID": "t"}) == {"QB_TABLE_ID": "t", EVENT_BATCH_VARIABLE: str(EVENT_BATCH_SIZE)}
+    assert batch_asset_events({EVENT_BATCH_VARIABLE: "0"}) == {EVENT_BATCH_VARIABLE: "0"}  # an operator's choice stays
