@@ -21,6 +21,7 @@ from .defs.observation import build_observation_schedules
 from .defs.resources import build_resources
 from .defs.site_surveys.sensors import build_site_survey_sensors
 from .defs.webhooks.sensors import WebhookTuning, build_webhook_sensors
+from .line_items import load_spec
 from .settings import Settings
 
 
@@ -32,6 +33,8 @@ def build_definitions(
     and ``resources`` (default: from ``settings``, secrets as ``dg.EnvVar``). Column schemas, the
     source edges and freshness policies are applied to the assets (``defs/catalog.py``)."""
     resources = resources if resources is not None else build_resources(settings)
+    if settings.line_items_table_id:
+        load_spec()  # the line items declaration, deletion policy included, fails here, named
     defs = dg.Definitions.merge(
         dg.load_from_defs_folder(path_within_project=Path(__file__).parent),
         dg.Definitions(
