@@ -103,6 +103,7 @@ class ExportTally:
     failed: int = 0
     rejected: int = 0
     skipped_existing: int = 0
+    status_updates: int = 0  # records given only a new sync status (sync_status.py)
     requests: int = 0
     split_requests: int = 0
     answers_lost: int = 0

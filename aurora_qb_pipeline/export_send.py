@@ -27,6 +27,7 @@ from .drift import request_reconcile
 from .export import ExportPlan, ExportStopped, NothingLanded, RequestRefused, TableChanged
 from .mapping import EncodedRow, table_changes
 from .store import write_export_results
+from .sync_status import status_rows, write_statuses
 
 
 @dataclass
@@ -62,6 +63,10 @@ def book_batch(plan: ExportPlan, batch: list[EncodedRow], result: UpsertResult) 
     tally.answers_lost += int(result.answer_lost)
     for position, row in enumerate(batch):
         outcome = _outcome(plan, result, position, row)
+        if row.status_only:  # a record given its sync status only: not an export of Aurora's values
+            tally.sent -= 1
+            tally.status_updates += int(outcome != "failed")
+            continue
         if outcome == "failed":
             messages = result.line_errors.get(position) or ["no record id returned"]
             log_rows.append(tally.count_failure("failed", row.design_id, "; ".join(messages)))
@@ -123,6 +128,8 @@ def send(
             _stop_if_table_changed(plan, quickbase, duckdb, refused)
             raise _stop(plan, refused, RequestRefused) from None
         write_export_results(duckdb, run_id, *book_batch(plan, batch, result))
+        failed = {i for i in range(len(batch)) if result.outcome(i) == "failed"}
+        write_statuses(duckdb, status_rows(batch, result.record_ids, failed))
         if result.line_errors:
             _stop_if_table_changed(plan, quickbase, duckdb, f"Quickbase refused {len(result.line_errors)} of the "
                                    f"{len(batch)} records of the last request (logged).")

@@ -33,6 +33,7 @@ from .api_facts import (
 from .mapping_paths import CustomSource, PathTally, convert, parse_source, static_problems
 from .raw_payloads import RAW_WRITERS
 from .schemas import EXPORT_COLUMNS, EXPORT_CONTRACT, EXPORT_SOURCES, ValueKind
+from .status_fields import STATUS_SOURCES, status_field_problems
 
 
 class MatchingStrategy(str, Enum):
@@ -69,7 +70,7 @@ class MappingConfig:
     optional: frozenset[str] = frozenset()
 
     def is_custom(self, source: str) -> bool:
-        return source not in EXPORT_COLUMNS
+        return source not in EXPORT_COLUMNS and source not in STATUS_SOURCES
 
 
 @dataclass(frozen=True)
@@ -91,6 +92,7 @@ class ResolvedMapping:
     merge_source: str
     strategy: MatchingStrategy
     config: Optional[MappingConfig] = None  # what it was resolved from (to check the table again)
+    status: dict[str, TargetField] = field(default_factory=dict)  # sync-status fields (STATUS_SOURCES) present
 
     @property
     def raw_kinds(self) -> set[str]:
@@ -130,7 +132,9 @@ def load_mapping(path: Optional[Union[str, Path]] = None) -> MappingConfig:
             elif target.get("optional") not in (None, False):
                 problems.append(f"{path}: '{source}': optional must be true or false")
             unit, target = target.get("unit"), target.get("field")
-        if source not in EXPORT_COLUMNS:
+        if source in STATUS_SOURCES and unit is not None:
+            problems.append(f"{path}: '{source}' is the record's sync status; units do not apply")
+        elif source not in EXPORT_COLUMNS and source not in STATUS_SOURCES:
             if "." not in source and "(" not in source:
                 problems.append(f"{path}: unknown Aurora column '{source}' (known: {', '.join(sorted(EXPORT_COLUMNS))}; "
                                 "or an Aurora field path such as summary.system_size_ac)")
@@ -186,7 +190,10 @@ def resolve_mapping(
         if fdef.get("mode"):
             problems.append(f"'{source}' -> '{label}' ({fid}): a {fdef['mode']} field cannot be written")
         custom = None
-        if config.is_custom(source):
+        status_kind = STATUS_SOURCES.get(source)
+        if status_kind is not None:
+            problems += status_field_problems(source, fdef, COMPATIBLE[status_kind])
+        elif config.is_custom(source):
             custom, path_problems = parse_source(source, config.units.get(source))
             problems += path_problems
             if custom is not None:
@@ -222,12 +229,14 @@ def resolve_mapping(
         if merge_source != "design_id":
             problems.append(f"merge field '{merge_def.get('label')}' must be mapped from design_id")
     mapped = {t.field_id for t in targets}
+    status = {t.source: t for t in targets if t.source in STATUS_SOURCES}  # not Aurora values: sync_status.py
+    targets = [t for t in targets if t.source not in STATUS_SOURCES]
     for fdef in table_fields:
         if fdef.get("required") and int(fdef["id"]) not in QUICKBASE_BUILT_IN_FIELD_IDS and int(fdef["id"]) not in mapped:
             problems.append(f"required field '{fdef.get('label')}' ({fdef['id']}) is not mapped: creates would fail")
     if problems:
         raise MappingError(problems)
-    return ResolvedMapping(targets, merge_fid, merge_source, strategy or config.matching_strategy, config)
+    return ResolvedMapping(targets, merge_fid, merge_source, strategy or config.matching_strategy, config, status)
 
 
 def table_changes(mapping: ResolvedMapping, table_fields: list[dict]) -> list[str]:
@@ -316,6 +325,8 @@ class EncodedRow:
     content_hash: str
     problems: list[str]  # reasons Quickbase would refuse the row; empty when it may be sent
     notes: list[str] = field(default_factory=list)  # what was changed to fit (text cut to a field's limit)
+    status: Optional[tuple[str, str]] = None  # the sync status and problem this row carries (sync_status.py)
+    status_only: bool = False  # only the merge key and the sync status: no Aurora values
 
 
 def encode_row(mapping: ResolvedMapping, row: dict[str, Any], tallies: Optional[dict[str, PathTally]] = None

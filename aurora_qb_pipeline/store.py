@@ -8,6 +8,8 @@
   its Date Modified after that write;
 * ``ops.export_log``   one line per record per export attempt (created / updated / unchanged /
   failed / rejected / skipped) with Quickbase's messages;
+* ``ops.sync_status``  per design: the sync status and problem its Quickbase record was last given
+  (``sync_status.py``; only when the mapping names the status fields);
 * ``ops.export_meta``  what the export keeps between runs beyond records (the mapped fields' ids
   and types at the last export; a reconcile asked for by a run that found the table changed).
 
@@ -50,6 +52,8 @@ alter table {OPS_SCHEMA}.export_state add column if not exists qb_modified varch
 create table if not exists {OPS_SCHEMA}.export_log (
     run_id varchar, design_id varchar, status varchar, message varchar,
     qb_record_id bigint, content_hash varchar, logged_at timestamptz);
+create table if not exists {OPS_SCHEMA}.sync_status (
+    design_id varchar primary key, status varchar, problem varchar, qb_record_id bigint, written_at timestamptz);
 create table if not exists {OPS_SCHEMA}.export_meta (
     key varchar primary key, value varchar, updated_at timestamptz);
 """

@@ -68,7 +68,7 @@ def run_site_survey_demo(args: argparse.Namespace, sandbox: Sandbox, home: Path)
 
     try:
         print("\nSite survey: Quickbase as Aurora's site-survey app")
-        tables = ensure_tables(qb, load_spec(), quickbase.table_id)
+        tables = ensure_tables(qb, load_spec(), quickbase.table_id, quickbase.opportunities_table_id)
         print(f"1) `site-surveys init-tables`: {len(tables.made)} change(s) in Quickbase "
               f"({', '.join(t for t in tables.made if t.startswith('table'))})")
         changes = subscribe_site_surveys(partner, receiver.url, secret)

@@ -36,7 +36,8 @@ def cmd_init_tables(args: argparse.Namespace) -> int:
                                 user_token=credentials.quickbase_user_token, app_id=settings.quickbase_app_id,
                                 options=settings.client_options())
     try:
-        tables = ensure_tables(client, spec, None if args.no_design_link else credentials.quickbase_table_id)
+        tables = ensure_tables(client, spec, None if args.no_design_link else credentials.quickbase_table_id,
+                               None if args.no_design_link else credentials.quickbase_opportunities_table_id)
     finally:
         client.close()
     for line in tables.made or ["nothing to do: every table, field and relationship exists"]:
@@ -85,7 +86,8 @@ def add_parser(sub) -> None:
     q = command("init-tables", cmd_init_tables, "create the site-survey tables in the Quickbase app (QB_APP_ID)")
     q.add_argument("--spec", help="table spec (default: AURORA_QB_SITE_SURVEY_TABLES or the packaged one)")
     q.add_argument("--no-design-link", action="store_true",
-                   help="do not relate the survey table to the designs table (QB_TABLE_ID)")
+                   help="do not relate the survey table to the designs table (QB_TABLE_ID) nor to the "
+                   "opportunities table (QB_OPPORTUNITIES_TABLE_ID, when set)")
 
     q = command("subscribe", cmd_subscribe, "subscribe the partner app to site_survey_requested")
     q.add_argument("--public-url", help="the receiver's URL as Aurora reaches it (default: AURORA_QB_WEBHOOK_PUBLIC_URL)")

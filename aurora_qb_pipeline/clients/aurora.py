@@ -19,6 +19,8 @@ from typing import Any, Iterator, Optional
 
 from ..api_facts import AURORA_MAX_PER_PAGE, AURORA_RATE_LIMIT
 from .base import ApiClient, ClientOptions
+from .downloads import download as fetch_file
+from .downloads import origin
 from .errors import MalformedAnswerError, NotFoundError, TransientApiError
 from .http import ApiSession
 
@@ -245,14 +247,15 @@ class AuroraClient(ApiClient):
         return None
 
     def download(self, url: str) -> tuple[str, bytes]:
-        """A signed file URL (no API key sent: it is another host in production) -> (name, bytes)."""
-        import requests
-
-        resp = requests.get(url, timeout=self.options.timeout_s)
-        resp.raise_for_status()
-        disposition = resp.headers.get("Content-Disposition", "")
-        name = disposition.partition("filename=")[2].strip('"') or url.rsplit("/", 1)[-1]
-        return name, resp.content
+        """A signed file URL -> (file name, bytes), through :func:`.downloads.download` (``fetch_file`` here): timeout,
+        retries and a size cap; never the API key (the URL is its own credential, and usually on
+        another host); against this client's rate budget when the URL is on the API's origin."""
+        session = self._session()
+        own = origin(url) == origin(self.base_url)
+        found = fetch_file(url, self.options, rate_limit=session.rate_limit if own else None,
+                         service="Aurora files" if own else "file storage", secrets=session.redactor.secrets,
+                         stats=session.stats)
+        return found.name, found.content
 
     # --- webhook subscriptions ------------------------------------------------------------
     # Aurora documents create (POST) with {"webhook": {description, event, url_template, enabled}},

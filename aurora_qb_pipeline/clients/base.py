@@ -7,8 +7,13 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field, replace
 from typing import Callable, Iterable, Optional, TypeVar
 
-from ..api_facts import RateLimit
+from ..api_facts import QUICKBASE_MAX_REQUEST_BYTES, RateLimit
 from .http import ApiSession, RateLimitSettings, RetrySettings
+
+MAX_DOWNLOAD_BYTES = QUICKBASE_MAX_REQUEST_BYTES * 3 // 4 - 1024 * 1024
+"""Largest file a download reads (``clients/downloads.py``). Every file the pipeline downloads is
+attached to a Quickbase record, base64-encoded (4 bytes per 3) inside a JSON upsert whose body
+Quickbase caps at 40 MB; a larger file could never be attached, so it is refused before it is read."""
 
 T = TypeVar("T")
 R = TypeVar("R")
@@ -27,6 +32,7 @@ class ClientOptions:
     rate_limit_margin: float = 0.05
     rate_limit_db: Optional[str] = None  # SQLite file or Postgres URL shared by all; None: this process only
     max_workers: int = 4
+    max_download_bytes: int = MAX_DOWNLOAD_BYTES  # a longer file is refused (FileTooLargeError), not read
 
     @classmethod
     def for_time_scale(cls, time_scale: float, rate_limit_db: Optional[str] = None, **overrides) -> "ClientOptions":

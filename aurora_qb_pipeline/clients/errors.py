@@ -50,6 +50,11 @@ class PayloadTooLargeError(PermanentApiError):
     """The service refused the request body as too large (413): send less per request."""
 
 
+class FileTooLargeError(PermanentApiError):
+    """A download is larger than the caller's cap (its declared length or what arrived): the rest
+    is not read, and retrying would fetch the same file."""
+
+
 class AuthenticationError(PermanentApiError):
     """The service refused the credentials (401) or what they may do (403).
 

@@ -25,7 +25,6 @@ the clients built on it.
 
 from __future__ import annotations
 
-import email.utils
 import hashlib
 import json
 import logging
@@ -45,6 +44,7 @@ from .errors import (  # noqa: F401 - re-exported: the clients' errors have live
     RETRYABLE_STATUSES,
     ApiError,
     AuthenticationError,
+    FileTooLargeError,
     MalformedAnswerError,
     NotFoundError,
     NotProvisionedError,
@@ -54,41 +54,9 @@ from .errors import (  # noqa: F401 - re-exported: the clients' errors have live
     TransientApiError,
 )
 from .jsonbody import BodyNotJson, decode_json  # noqa: F401 - re-exported
+from .wire import ERROR_BODY_BYTES, BodyTooLarge, Redactor, parse_retry_after, read_capped  # noqa: F401 - re-exported
 
 log = logging.getLogger(__name__)
-
-
-class Redactor:
-    """Replaces secret values in any text with ``***``."""
-
-    def __init__(self, secrets: Iterable[Optional[str]]):
-        # longest first, so a secret containing another is replaced whole
-        self._secrets = sorted({s for s in secrets if s and len(s) >= 3}, key=len, reverse=True)
-
-    def add(self, secret: Optional[str]) -> None:
-        """Redact ``secret`` too from now on (e.g. a temporary token just issued)."""
-        if secret and len(secret) >= 3 and secret not in self._secrets:
-            self._secrets = sorted([*self._secrets, secret], key=len, reverse=True)
-
-    def redact(self, text: str) -> str:
-        for secret in self._secrets:
-            text = text.replace(secret, "***")
-        return text
-
-
-def parse_retry_after(value: Optional[str]) -> Optional[float]:
-    """Seconds from a Retry-After header: delta-seconds (decimals accepted) or an HTTP date."""
-    if not value:
-        return None
-    try:
-        return max(0.0, float(value))
-    except ValueError:
-        pass
-    try:
-        when = email.utils.parsedate_to_datetime(value)
-    except (TypeError, ValueError):
-        return None
-    return max(0.0, when.timestamp() - time.time())
 
 
 @dataclass
@@ -227,7 +195,7 @@ class ApiSession:
         self._error_detail = error_detail
         self._credential = credential
         self._refused: Optional[AuthenticationError] = None  # once refused, the credential is not sent again
-        self._rate_limit = rate_limit
+        self._rate_limit = self.rate_limit = rate_limit
         self._limiter: Optional[Limiter] = None  # made on first use, closed by close()
         self._limiter_lock = threading.Lock()
         self._limiter_name = rate_limit.bucket_key if rate_limit else ""
@@ -271,6 +239,7 @@ class ApiSession:
         headers: Optional[Mapping[str, str]] = None,
         raw: bool = False,
         optional_feature: bool = False,
+        max_bytes: Optional[int] = None,
     ) -> tuple[int, Any]:
         """Send one logical request (retried as needed); returns (status, parsed JSON body).
 
@@ -280,7 +249,9 @@ class ApiSession:
         ``headers``: sent with this request only, e.g. a temporary token that changes between
         requests (a 401 then refuses that token, not the session: it is not latched). ``raw``:
         an ok answer's body is returned as bytes, unparsed (file downloads). ``optional_feature``: a
-        403 raises :class:`NotProvisionedError` and leaves the credential usable."""
+        403 raises :class:`NotProvisionedError` and leaves the credential usable. ``max_bytes`` (with
+        ``raw``): the body is streamed and refused past that size (:class:`FileTooLargeError`, not
+        retried); the answer is then ``(bytes, headers)``."""
         ok = frozenset(ok_statuses)
         if json_body is not None and body is None:
             body = json.dumps(json_body, separators=(",", ":"), ensure_ascii=False).encode()
@@ -292,7 +263,7 @@ class ApiSession:
             reraise=True,
         )
         return retrying(self._attempt, method, path, params, body, ok, throttle_timeout, headers, raw,
-                        optional_feature)
+                        optional_feature, max_bytes)
 
     def _before_sleep(self, retry_state) -> None:
         self.stats.add(retries=1)
@@ -334,6 +305,7 @@ class ApiSession:
     def _attempt(
         self, method: str, path: str, params, body: Optional[bytes], ok: frozenset, throttle_timeout: Optional[float],
         extra_headers: Optional[Mapping[str, str]] = None, raw_body: bool = False, optional_feature: bool = False,
+        max_bytes: Optional[int] = None,
     ) -> tuple[int, Any]:
         if self._refused is not None and not extra_headers:
             raise self._refused
@@ -343,10 +315,18 @@ class ApiSession:
         headers = {"Content-Type": "application/json"} if body is not None else {}
         headers = {**headers, **(extra_headers or {})} or None
         try:
-            resp = self._session.request(
-                method, self.base_url + path, params=params, data=body, headers=headers, timeout=self.timeout_s
-            )
-            raw = resp.content  # read the whole body here, so a dropped connection is retried too
+            resp = self._session.request(method, self.base_url + path, params=params, data=body, headers=headers,
+                                         timeout=self.timeout_s, stream=max_bytes is not None)
+            # read the whole body here, so a dropped connection is retried too
+            if max_bytes is None:
+                raw = resp.content
+            elif resp.status_code in ok:
+                raw = read_capped(resp, max_bytes)
+            else:
+                raw = read_capped(resp, ERROR_BODY_BYTES, refuse=False)
+        except BodyTooLarge as exc:
+            raise FileTooLargeError(self.service, method, shown_path, resp.status_code,
+                                    f"the file is larger than the cap of {max_bytes} bytes ({exc})") from None
         except requests.Timeout as exc:
             self.stats.add(timeouts=1)
             sent = not isinstance(exc, requests.ConnectTimeout)
@@ -359,7 +339,7 @@ class ApiSession:
 
         status = resp.status_code
         if raw_body and status in ok:
-            return status, raw
+            return status, (raw, resp.headers) if max_bytes is not None else raw
         parsed: Any = None
         not_json: Optional[BodyNotJson] = None
         if raw:

@@ -10,7 +10,9 @@ The middleware does everything that is not API-specific:
 * a request log the tests and the benchmark read (method, path, status, fault, credential id;
   never the credential itself);
 * gates that hold one chosen request before or after the API handles it, until a test lets it
-  go (``gates.py``).
+  go (``gates.py``);
+* scripted failures: the next N requests to a chosen path answer a transient error
+  (``failures.py``).
 
 ``time_scale`` shrinks every duration the server knows about (rate windows, latency,
 Retry-After) by the same factor, so a test can run 100x faster while the ratios between
@@ -37,6 +39,7 @@ from starlette.requests import ClientDisconnect, Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
+from .failures import Failures
 from .gates import Gates
 
 ADMIN_PREFIX = "/_sandbox"
@@ -176,6 +179,7 @@ class SandboxState:
         self.config = config or SandboxConfig()
         self.log = RequestLog()
         self.gates = Gates()  # hold a request at a chosen point (tests; see gates.py)
+        self.failures = Failures()  # fail chosen requests N times (tests; see failures.py)
         self.limiter = ServerRateLimiter(self.config)
         self._rng = random.Random(self.config.seed)
         self._rng_lock = threading.Lock()
@@ -244,6 +248,13 @@ class SandboxMiddleware:
             jitter = (state.roll() * 2 - 1) * cfg.latency_jitter_ms
             await asyncio.sleep(max(0.0, cfg.scaled(cfg.latency_ms + jitter)) / 1000.0)
 
+        scripted = state.failures.take(scope["method"], scope["path"])
+        if scripted is not None:
+            resp = self.render_error(scripted.status, "Injected failure (scripted).")
+            if scripted.retry_after_s is not None:
+                resp.headers["Retry-After"] = format_retry_after(cfg.scaled(scripted.retry_after_s), cfg.time_scale)
+            await finish(resp, "scripted")
+            return
         if state.take_burst():
             wait = cfg.scaled(1.0)
             resp = self.render_error(429, "Rate limit exceeded (injected burst).")

@@ -4,7 +4,10 @@ For each request id (with the webhook's ``session_token``, optional): retrieve t
 /tenants/{tid}/site_surveys/{id}/request``: project, requested design, requested at, a screenshot
 URL that expires after 24 hours) and the project (customer, address), copy the screenshot into the
 record's file attachment field at once (before its URL expires), link the record to the design's
-record in the designs table when there is one, and upsert on *Aurora Site Survey Request ID*.
+record in the designs table when there is one and to the opportunity the project was made for
+(issue 14: the project's ``external_provider_id`` is the opportunity's Record ID#, so no lookup is
+needed) when the survey table has that optional reference field, and upsert on *Aurora Site Survey
+Request ID*.
 
 Idempotent: the same webhook delivered twice (or replayed) finds the record by its merge key and
 updates only what Aurora owns (customer, address, design, requested at); the surveyor's work and
@@ -16,16 +19,14 @@ from __future__ import annotations
 import base64
 from dataclasses import dataclass
 from typing import Any, Optional
-from urllib.parse import urlsplit
 
 from ..api_facts import QUICKBASE_RECORD_ID_FIELD
-from ..clients.base import ClientOptions
-from ..clients.errors import AuthenticationError, PermanentApiError
-from ..clients.http import ApiSession
+from ..clients.errors import PermanentApiError
 from ..clients.partner import PartnerAuroraClient
 from ..clients.quickbase_app import QuickbaseAppClient
 from .file_links import latest_version
-from .tables import SurveyTables
+from ..transform import opportunity_record_id
+from .tables import OPPORTUNITIES, SurveyTables
 
 STATUS_REQUESTED = "Requested"
 
@@ -38,22 +39,7 @@ class IntakeResult:
     screenshot_copied: bool
     design_record_id: Optional[int]
     screenshot_problem: Optional[str] = None  # why the screenshot could not be copied (it is then not)
-
-
-def download(url: str, options: ClientOptions) -> bytes:
-    """GET a storage URL (no credential sent; the URL itself is one: it is redacted from errors),
-    with the clients' timeout and retries. Not an API call, so outside the API's rate budget."""
-    parts = urlsplit(url)
-    base, path = f"{parts.scheme}://{parts.netloc}", url[len(f"{parts.scheme}://{parts.netloc}"):] or "/"
-    secrets = [path, parts.path, parts.query]
-    api = ApiSession("Aurora file storage", base, {"Accept": "*/*"}, timeout_s=options.timeout_s, retry=options.retry,
-                     rate_limit=None, secrets=secrets, error_detail=lambda body: str(body)[:200], pool_size=1)
-    try:
-        return api.request("GET", path, raw=True)[1]
-    except AuthenticationError as exc:  # a storage URL takes no credential: 401/403 means expired or forged
-        raise PermanentApiError(exc.service, "GET", exc.path, exc.status, f"the URL was refused: {exc.detail}") from None
-    finally:
-        api.close()
+    opportunity_record_id: Optional[int] = None  # the opportunity linked, if any
 
 
 def customer_name(project: dict) -> str:
@@ -104,7 +90,7 @@ def take_in(aurora: PartnerAuroraClient, qb: QuickbaseAppClient, tables: SurveyT
     copied, screenshot_problem = False, None
     if (existing is None or latest_version(existing.get(screenshot_fid)) is None) and request.get("screenshot_url"):
         try:
-            content = download(request["screenshot_url"], aurora.options)
+            content = aurora.download(request["screenshot_url"])[1]
         except PermanentApiError as exc:  # e.g. expired: the survey is made without it, a later intake retries
             screenshot_problem = str(exc)
         else:
@@ -119,10 +105,15 @@ def take_in(aurora: PartnerAuroraClient, qb: QuickbaseAppClient, tables: SurveyT
         if design_record is not None:
             record[surveys.reference_field_id] = design_record
 
+    opportunity = opportunity_record_id(project.get("external_provider_id"))
+    if opportunity is not None and OPPORTUNITIES in surveys.links:
+        record[surveys.links[OPPORTUNITIES]] = opportunity
+
     answer = table.upsert([record], surveys.key_field_id)
     if answer.line_errors:
         raise ValueError(f"Quickbase refused site survey {request_id}: {'; '.join(answer.line_errors[0])}")
-    return IntakeResult(request_id, answer.record_ids[0], answer.outcome(0), copied, design_record, screenshot_problem)
+    return IntakeResult(request_id, answer.record_ids[0], answer.outcome(0), copied, design_record, screenshot_problem,
+                        opportunity if OPPORTUNITIES in surveys.links else None)
 
 
 def survey_record_ids(qb: QuickbaseAppClient, tables: SurveyTables, request_ids: list[str]) -> dict[str, int]:

@@ -22,6 +22,7 @@ from ..clients.quickbase_app import QuickbaseAppClient
 
 SPEC_FILE = Path(__file__).resolve().parent.parent / "config" / "quickbase_tables" / "site_surveys.yaml"
 DESIGNS = "designs"  # the designs table the export writes (QB_TABLE_ID), a parent other specs may name
+OPPORTUNITIES = "opportunities"  # issue 14's table (QB_OPPORTUNITIES_TABLE_ID), a parent other specs may name
 RECORD_ID_LABEL = "Record ID#"
 SURVEYS, SUBPANELS, PLANES = "site_surveys", "site_survey_subpanels", "site_survey_mounting_planes"
 
@@ -78,9 +79,21 @@ class TableSpec(BaseModel):
         return self
 
 
+class LinkSpec(BaseModel):
+    """A further relationship of a table (``relationships:`` of the spec, as ``quickbase init`` reads
+    it). ``optional``: a table made before it may lack the reference field; it is then not linked."""
+
+    model_config = ConfigDict(extra="forbid")
+    child: str
+    parent: str
+    reference: str = Field(min_length=1)
+    optional: bool = False
+
+
 class TablesSpec(BaseModel):
     model_config = ConfigDict(extra="forbid")
     tables: list[TableSpec] = Field(min_length=1)
+    relationships: list[LinkSpec] = Field(default_factory=list)
 
     def table(self, key: str) -> TableSpec:
         return next(t for t in self.tables if t.key == key)
@@ -94,8 +107,10 @@ def load_spec(path: Optional[Path] = None) -> TablesSpec:
     except ValidationError as exc:
         problems = "; ".join(f"{'.'.join(str(p) for p in e['loc'])}: {e['msg']}" for e in exc.errors())
         raise ValueError(f"{path.name}: {problems}") from None
-    keys = {t.key for t in spec.tables} | {DESIGNS}
+    keys = {t.key for t in spec.tables} | {DESIGNS, OPPORTUNITIES}
     missing = [f"{t.key}.parent.table {t.parent.table!r}" for t in spec.tables if t.parent and t.parent.table not in keys]
+    missing += [f"relationships: {end} {name!r}" for link in spec.relationships
+                for end, name in (("child", link.child), ("parent", link.parent)) if name not in keys]
     if missing:
         raise ValueError(f"{path.name}: unknown parent table(s): {', '.join(missing)}")
     return spec
@@ -110,6 +125,7 @@ class Table:
     fields: dict[str, int]
     key_field_id: int
     reference_field_id: Optional[int] = None  # the reference to the parent table, if any
+    links: dict[str, int] = field(default_factory=dict)  # further parents (spec ``relationships``): key -> reference fid
 
     def fid(self, label: str) -> int:
         return self.fields[label]
@@ -161,7 +177,13 @@ def resolve_tables(qb: QuickbaseAppClient, spec: TablesSpec, designs_table_id: O
         problems += [f"table {table.name!r} has no field {label!r}" for label in wanted if label not in ids]
         key_id = QUICKBASE_RECORD_ID_FIELD if table.key_field == RECORD_ID_LABEL else ids.get(table.key_field, 0)
         reference = ids.get(table.parent.reference_field) if table.parent else None
-        found[table.key] = Table(table.key, table_id, ids, key_id, reference)
+        links = {}
+        for link in (link for link in spec.relationships if link.child == table.key):
+            if link.reference in ids:
+                links[link.parent] = ids[link.reference]
+            elif not link.optional:
+                problems.append(f"table {table.name!r} has no field {link.reference!r}")
+        found[table.key] = Table(table.key, table_id, ids, key_id, reference, links)
     if problems:
         raise TablesNotReady("the site-survey tables are not ready in Quickbase: " + "; ".join(problems)
                              + " (create them with `aurora-qb site-surveys init-tables`)")
@@ -178,12 +200,15 @@ def _properties(spec: FieldSpec) -> Optional[dict[str, Any]]:
     return {"choices": list(spec.choices), "allowNewChoices": False}
 
 
-def ensure_tables(qb: QuickbaseAppClient, spec: TablesSpec, designs_table_id: Optional[str] = None) -> SurveyTables:
+def ensure_tables(qb: QuickbaseAppClient, spec: TablesSpec, designs_table_id: Optional[str] = None,
+                  opportunities_table_id: Optional[str] = None) -> SurveyTables:
     """Create what ``spec`` names and the app lacks (tables, fields, unique/required flags, the
-    relationships to the parents); what exists is left as it is. Running it twice changes nothing."""
+    relationships to the parents given); what exists is left as it is. Running it twice changes nothing."""
     made: list[str] = []
     by_name = {t["name"]: t["id"] for t in qb.tables()}
     ids_of: dict[str, str] = {DESIGNS: designs_table_id} if designs_table_id else {}
+    if opportunities_table_id:
+        ids_of[OPPORTUNITIES] = opportunities_table_id
     for table in spec.tables:
         if table.name not in by_name:
             created = qb.create_table(table.name, table.description)
@@ -200,13 +225,15 @@ def ensure_tables(qb: QuickbaseAppClient, spec: TablesSpec, designs_table_id: Op
             flags = {k: True for k in ("unique", "required") if getattr(field_spec, k) and not current.get(k)}
             if flags:
                 qb.update_field(ids_of[table.key], int(current["id"]), **flags)
-    for table in spec.tables:
-        if table.parent is None or table.parent.table not in ids_of:
+    links = [(t.key, t.parent.table, t.parent.reference_field) for t in spec.tables if t.parent is not None]
+    links += [(link.child, link.parent, link.reference) for link in spec.relationships]
+    for child, parent, reference in links:
+        if parent not in ids_of:
             continue
-        labels = {f["label"] for f in qb.fields_of(ids_of[table.key])}
-        if table.parent.reference_field not in labels:
-            qb.create_relationship(ids_of[table.key], ids_of[table.parent.table], table.parent.reference_field)
-            made.append(f"relationship {table.name} -> {table.parent.table}")
+        labels = {f["label"] for f in qb.fields_of(ids_of[child])}
+        if reference not in labels:
+            qb.create_relationship(ids_of[child], ids_of[parent], reference)
+            made.append(f"relationship {spec.table(child).name} -> {parent}")
     resolved = resolve_tables(qb, spec, designs_table_id)
     resolved.made = made
     return resolved

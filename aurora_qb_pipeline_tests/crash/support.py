@@ -84,14 +84,16 @@ def wait_killed(process: subprocess.Popen, home: Path, timeout_s: float = 90.0) 
 
 
 def quickbase_snapshot(sandbox: Sandbox) -> dict[str, dict[int, Any]]:
-    """{design id: the record's field values (built-in fields left out)}; fails on a duplicate."""
+    """{design id: the record's field values (built-in fields left out, and *Aurora Last Synced*: like
+    Date Modified, the time of the write, which differs between any two syncs)}; fails on a duplicate."""
     qb = sandbox.quickbase
     key_field = qb.field_by_label(qb.table_id, "Aurora Design ID").id
+    times = {f.id for f in qb.table(qb.table_id).fields.values() if f.label == "Aurora Last Synced"}
     snapshot: dict[str, dict[int, Any]] = {}
     for record in qb.records(qb.table_id):
         key = record[key_field]
         assert key not in snapshot, f"two Quickbase records for design {key}"
-        snapshot[key] = {fid: v for fid, v in record.items() if fid not in QUICKBASE_BUILT_IN_FIELD_IDS}
+        snapshot[key] = {fid: v for fid, v in record.items() if fid not in QUICKBASE_BUILT_IN_FIELD_IDS | times}
     return snapshot
 
 

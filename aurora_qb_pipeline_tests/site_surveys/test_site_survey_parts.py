@@ -6,6 +6,7 @@ import pytest
 import yaml
 
 from aurora_qb_pipeline.api_facts import AURORA_SITE_SURVEY_ENUMS
+from aurora_qb_pipeline.definitions import build_definitions
 from aurora_qb_pipeline.defs.site_surveys.resources import site_survey_resource
 from aurora_qb_pipeline.defs.site_surveys.sensors import build_completion_sensor, build_request_sensor
 from aurora_qb_pipeline.defs.webhooks.resources import WebhookInboxResource
@@ -85,3 +86,36 @@ def test_init_tables_command(survey_sandbox, tmp_path, capsys):
     assert "nothing to do" in capsys.readouterr().out
     names = {t["name"] for t in survey_sandbox.quickbase.describe()["apps"][0]["tables"]}
     assert {"Site Surveys", "Site Survey Subpanels", "Site Survey Mounting Planes"} <= names
+
+
+def test_survey_links_to_the_opportunity_of_its_project(survey_app):
+    """Issue 14's opportunities: a survey whose project was made for an opportunity (its
+    external_provider_id is the opportunity's Record ID#) is linked to it, when the survey table
+    has the optional reference; a table made before (no such field) keeps working unlinked."""
+    app = survey_app
+    sandbox = app.sandbox
+    opportunities_id = sandbox.quickbase.opportunities_table_id
+    made = sandbox.quickbase.add_records(opportunities_id, [{}]).record_ids["created"][0]
+    project_id = next(p for p, ds in sandbox.aurora.primary.project_design_ids.items() if ds)
+    sandbox.aurora.primary.projects[project_id]["external_provider_id"] = str(made)
+
+    before = app.request_survey(project_id)["id"]  # the survey table as made before: no opportunity link
+    assert "opportunities" not in app.tables.surveys.links
+    app.take_in()
+    assert "Related Opportunity" not in app.tables.surveys.fields
+
+    tables = ensure_tables(app.qb, load_spec(), sandbox.quickbase.table_id, opportunities_id)
+    assert tables.made == ["relationship Site Surveys -> opportunities"]
+    assert ensure_tables(app.qb, load_spec(), sandbox.quickbase.table_id, opportunities_id).made == []
+    reference = tables.surveys.links["opportunities"]
+    assert reference == tables.surveys.fid("Related Opportunity")
+    app.defs = build_definitions(app.settings, app.pipeline.resources)  # a new code location load
+
+    after = app.request_survey(project_id)["id"]
+    app.take_in()
+    assert app.survey(after)[reference] == made
+    assert not app.survey(before).get(reference)  # taken in before the link existed
+    other = next(p for p, ds in sandbox.aurora.primary.project_design_ids.items() if ds and p != project_id)
+    unlinked = app.request_survey(other)["id"]  # a project not made from an opportunity
+    app.take_in()
+    assert not app.survey(unlinked).get(reference)

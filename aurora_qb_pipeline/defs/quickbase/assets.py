@@ -15,6 +15,7 @@ from pydantic import Field
 from ...deletions import apply_deletions, load_deletion_config
 from ...drift import export_finished, reconcile, reconcile_reason, request_reconcile
 from ...export import ExportStopped, load_candidates, mapping_for, plan_export, report, skip_existing
+from ...sync_status import add_sync_status
 from ...export_send import BatchLimits, check_landed, send
 from ...mapping import MappingError
 from ...raw_payloads import read_documents
@@ -91,7 +92,8 @@ def designs_export(
         except MappingError as exc:  # values may be lost when the table changed: check them once it fits
             request_reconcile(duckdb, f"the table did not fit the mapping: {exc.problems[0]}")
             raise
-        candidates, last = load_candidates(duckdb, _hold_policy(config.hold_policy or quickbase.hold_policy))
+        hold_policy = _hold_policy(config.hold_policy or quickbase.hold_policy)
+        candidates, last = load_candidates(duckdb, hold_policy)
         documents = read_documents(duckdb, mapping.raw_kinds) if mapping.raw_kinds else None
         plan = plan_export(candidates, last, mapping, config.resend_unchanged, documents)
         why = reconcile_reason(duckdb, mapping)
@@ -105,6 +107,7 @@ def designs_export(
                              f"{drift.edited} edited there, {drift.unchanged} as sent ({drift.requests} requests)")
         if not config.dry_run:
             skip_existing(plan, client, existing)
+        add_sync_status(plan, duckdb, hold_policy)  # per-record status fields, when the table has them
         limits = BatchLimits(config.max_request_bytes or client.max_request_bytes,
                              config.max_records_per_request or client.max_records_per_request)
         batches = client.batches([r.record for r in plan.to_send], limits.max_records, limits.max_bytes)

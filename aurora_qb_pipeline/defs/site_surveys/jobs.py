@@ -1,7 +1,13 @@
 """The two site-survey jobs: ``site_survey_intake`` (requests from Aurora -> Quickbase survey
 records) and ``site_survey_upload`` (surveys completed in Quickbase -> Aurora). Each run handles a
 list given in its run config by the sensors (``sensors.py``); one survey that fails does not stop
-the others, and the run fails at the end naming each (a refused credential stops it at once)."""
+the others, and the run fails at the end naming each (a refused credential stops it at once).
+
+The failure lists, as metadata ``retry_keys``, the surveys that failed on a transient error; the
+sensor that launched the run sends exactly those again with a backoff (``retry.py``), so the step
+itself is not retried for them (a step retry would redo every survey of the list at once). The
+step retry policy remains for a transient error outside the per-survey loop (reading the tables).
+"""
 
 
 from typing import Optional
@@ -17,6 +23,7 @@ from ..jobs import ONE_PROCESS
 from ..retries import STEP_RETRY
 from ..webhooks.resources import WebhookInboxResource
 from .resources import SiteSurveyResource
+from .retry import RETRY_KEYS
 
 TAGS = {"dagster/kind/aurora": "", "dagster/kind/quickbase": ""}
 
@@ -40,18 +47,20 @@ def _session_tokens(inbox: WebhookInboxResource, inbox_ids: list[int]) -> dict[s
     return found
 
 
-def _finish(context: dg.OpExecutionContext, failures: dict[str, str], done: int, what: str) -> None:
+def _finish(context: dg.OpExecutionContext, failures: dict[str, str], done: int, what: str,
+            retry_key: Optional[dict[str, str]] = None) -> None:
+    """Fail the run naming every failure; ``retry_key``: the sensor's key of a shown one (else itself)."""
     if failures:
         listed = "; ".join(f"{key}: {why}" for key, why in failures.items())
-        raise dg.Failure(f"{len(failures)} of {done + len(failures)} {what} failed: {listed}",
-                         allow_retries=all("transient" in why for why in failures.values()))
+        transient = [(retry_key or {}).get(key, key) for key, why in failures.items() if why.startswith("transient")]
+        again = f" ({len(transient)} to be sent again by the sensor)" if transient else ""
+        raise dg.Failure(f"{len(failures)} of {done + len(failures)} {what} failed{again}: {listed}",
+                         allow_retries=False, metadata={RETRY_KEYS: dg.MetadataValue.json(transient)})
 
 
 def _problem(exc: Exception, redact) -> Optional[str]:
-    if isinstance(exc, AuthenticationError):
-        raise dg.Failure(str(exc), allow_retries=False) from None
-    if isinstance(exc, TablesNotReady):
-        raise dg.Failure(str(exc), allow_retries=False) from None
+    if isinstance(exc, (AuthenticationError, TablesNotReady)):  # every survey would fail alike: none is retried
+        raise dg.Failure(str(exc), allow_retries=False, metadata={RETRY_KEYS: dg.MetadataValue.json([])}) from None
     kind = "transient" if isinstance(exc, TransientApiError) else type(exc).__name__
     return f"{kind}: {redact(str(exc))}"
 
@@ -76,7 +85,8 @@ def take_in_site_surveys(context: dg.OpExecutionContext, config: IntakeConfig, s
             context.log.warning(f"site survey {request_id}: screenshot not copied ({result.screenshot_problem}); "
                                 "the next intake of this request tries again")
         context.log.info(f"site survey {request_id}: {result.outcome} (record {result.record_id}, screenshot "
-                         f"{'copied' if result.screenshot_copied else 'kept'}, design record {result.design_record_id})")
+                         f"{'copied' if result.screenshot_copied else 'kept'}, design record {result.design_record_id}, "
+                         f"opportunity record {result.opportunity_record_id})")
     _finish(context, failures, sum(outcomes.values()), "site-survey requests")
     context.add_output_metadata({**{f"surveys_{k}": v for k, v in outcomes.items()},
                                  "token_exchanges": aurora.tokens.exchanges})
@@ -89,8 +99,10 @@ def upload_site_surveys(context: dg.OpExecutionContext, config: UploadConfig,
     tables, aurora, qb, links = site_surveys.tables(), site_surveys.aurora, site_surveys.quickbase, site_surveys.links()
     outcomes: dict[str, int] = {}
     failures: dict[str, str] = {}
+    record_of: dict[str, str] = {}  # request id -> record id (the completion sensor's key)
     for survey in read_surveys(qb, tables, sorted(set(config.record_ids))):
         key = str(survey.get(tables.surveys.key_field_id) or survey.get(3))
+        record_of[key] = str(survey.get(3))
         try:
             result = send_survey(aurora, qb, tables, survey, links)
         except Exception as exc:  # noqa: BLE001 - one survey never stops the others
@@ -100,7 +112,7 @@ def upload_site_surveys(context: dg.OpExecutionContext, config: UploadConfig,
         outcomes[result.outcome] = outcomes.get(result.outcome, 0) + 1
         detail = f": {len(result.messages)} problem(s) written back" if result.messages else ""
         context.log.info(f"site survey {key}: {result.outcome} ({result.images} image link(s)){detail}")
-    _finish(context, failures, sum(outcomes.values()), "site surveys")
+    _finish(context, failures, sum(outcomes.values()), "site surveys", record_of)
     context.add_output_metadata({**{f"surveys_{k}": v for k, v in outcomes.items()},
                                  "token_exchanges": aurora.tokens.exchanges})
 

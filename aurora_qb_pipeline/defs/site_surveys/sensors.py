@@ -11,16 +11,19 @@
   several share a millisecond. A survey changes status when the run is done ("Sent to Aurora" or
   "Needs Fixes"), so a later tick never finds it again until a surveyor sets "Completed" anew.
 
+A survey whose run failed on a transient error is not lost past either cursor: each sensor
+follows its runs by their status and launches the failed surveys again with a backoff
+(``retry.py``; the retry set and the runs awaited live in the cursor).
+
 Both stand down (a skip that says which variables are missing) while site surveys are not
 configured.
 """
 
 from __future__ import annotations
 
-import hashlib
-import json
+import time
 from dataclasses import dataclass, field
-from typing import Optional
+from typing import Any, Optional
 
 import dagster as dg
 
@@ -33,6 +36,7 @@ from ..partitions import TRIGGER_TAG
 from ..webhooks.resources import WebhookInboxResource
 from .jobs import site_survey_intake, site_survey_upload
 from .resources import SiteSurveyResource
+from .retry import BATCH_TAG, MAX_BACKOFF_S, RetryBook, follow_up
 
 REQUEST_SENSOR, COMPLETION_SENSOR = "site_survey_request_sensor", "site_survey_completion_sensor"
 EVENT = "site_survey_requested"
@@ -54,11 +58,14 @@ def build_request_sensor(settings: Settings) -> dg.SensorDefinition:
         skip = _not_configured(site_surveys)
         if skip is not None:
             return skip
+        cursor = RequestCursor.parse(context.cursor)
+        now = time.time()
+        book = cursor.book()
+        follow_up(book, context.instance, now, *_backoff(settings), context.log)
         inbox = webhook_inbox.inbox
-        after = int(context.cursor or 0)
-        rows = inbox.read(after, MAX_EVENTS_PER_TICK)
-        last = rows[-1].id if rows else after
-        wanted: dict[str, int] = {}
+        rows = inbox.read(cursor.after, MAX_EVENTS_PER_TICK)
+        last = rows[-1].id if rows else cursor.after
+        wanted: dict[str, tuple[int, Any]] = {}
         other_tenant = 0
         for row in rows:
             if row.event != EVENT or not row.known:
@@ -66,24 +73,60 @@ def build_request_sensor(settings: Settings) -> dg.SensorDefinition:
             if row.params.get("tenant_id") not in (None, "", site_surveys.tenant_id):
                 other_tenant += 1
                 continue
-            wanted.setdefault(row.params["site_survey_request_id"], row.id)
+            wanted.setdefault(row.params["site_survey_request_id"], (0, row.id))
         inbox.mark_read(REQUEST_SENSOR, last)
+        for key in wanted:  # delivered again: taken in now, whatever its retry was waiting for
+            book.retry.pop(key, None)
+        retried = {k: v for k, v in book.due(now).items() if k not in wanted}
         note = f"; {other_tenant} request(s) of another tenant skipped" if other_tenant else ""
-        if not wanted:
-            context.update_cursor(str(last))
-            return dg.SkipReason(f"no new site-survey request in {len(rows)} inbox row(s){note}")
-        context.log.info(f"{len(wanted)} site-survey request(s) to take in{note}")
-        config = {"ops": {"take_in_site_surveys": {"config": {"request_ids": list(wanted),
-                                                               "inbox_ids": list(wanted.values())}}}}
-        run = dg.RunRequest(run_key=f"site-survey-intake:{after}-{last}", run_config=config,
-                            tags={TRIGGER_TAG: "site_survey_webhooks"})
-        return dg.SensorResult(run_requests=[run], cursor=str(last))
+        items = {**wanted, **retried}
+        if not items:
+            context.update_cursor(RequestCursor(after=last, batches=book.batches, retry=book.retry).dump())
+            return dg.SkipReason(f"no new site-survey request in {len(rows)} inbox row(s){note}{_waiting(book)}")
+        context.log.info(f"{len(wanted)} site-survey request(s) to take in, {len(retried)} again{note}")
+        batch = book.launch(items, [cursor.after, last], now)
+        config = {"ops": {"take_in_site_surveys": {"config": {
+            "request_ids": list(items), "inbox_ids": [ref for _, ref in items.values() if ref is not None]}}}}
+        run = dg.RunRequest(run_key=f"site-survey-intake:{batch}", run_config=config,
+                            tags={TRIGGER_TAG: "site_survey_webhooks", BATCH_TAG: batch})
+        cursor = RequestCursor(after=last, batches=book.batches, retry=book.retry)
+        return dg.SensorResult(run_requests=[run], cursor=cursor.dump())
 
     return site_survey_request_sensor
 
 
+def _backoff(settings: Settings) -> tuple[float, float]:
+    """First retry delay (the sensor interval) and the longest, both scaled like the sandbox's time."""
+    return settings.site_survey_interval_s * settings.time_scale, MAX_BACKOFF_S * settings.time_scale
+
+
+def _waiting(book: RetryBook) -> str:
+    count = book.waiting()
+    return f"; {count} survey(s) in runs awaited or waiting for a retry" if count else ""
+
+
 @dataclass
-class CompletionCursor(JsonCursor):
+class _Retries:
+    batches: dict[str, dict] = field(default_factory=dict)  # runs launched, awaiting their verdict
+    retry: dict[str, list] = field(default_factory=dict)  # surveys to send again: [attempts, due, ref]
+
+    def book(self) -> RetryBook:
+        return RetryBook(self.batches, self.retry)
+
+
+@dataclass
+class RequestCursor(JsonCursor, _Retries):
+    after: int = 0  # the inbox position read up to
+
+    @classmethod
+    def parse(cls, raw: Optional[str]) -> "RequestCursor":
+        if raw and raw.strip().isdigit():  # written before the retries: the inbox position alone
+            return cls(after=int(raw))
+        return super().parse(raw)
+
+
+@dataclass
+class CompletionCursor(JsonCursor, _Retries):
     after: Optional[str] = None  # newest Date Modified seen
     seen: list[int] = field(default_factory=list)  # records seen with exactly that Date Modified
 
@@ -99,6 +142,9 @@ def build_completion_sensor(settings: Settings) -> dg.SensorDefinition:
         if skip is not None:
             return skip
         cursor = CompletionCursor.parse(context.cursor)
+        now = time.time()
+        book = cursor.book()
+        follow_up(book, context.instance, now, *_backoff(settings), context.log)
         try:
             found = completed_since(site_surveys.quickbase, site_surveys.tables(), cursor.after)
         except TablesNotReady as exc:
@@ -107,14 +153,18 @@ def build_completion_sensor(settings: Settings) -> dg.SensorDefinition:
         if found:
             newest = found[-1][1]
             seen = cursor.seen if newest == cursor.after else []
-            cursor = CompletionCursor(newest, sorted(set(seen) | {rid for rid, dm in found if dm == newest}))
-        if not new:
+            cursor.after, cursor.seen = newest, sorted(set(seen) | {rid for rid, dm in found if dm == newest})
+        items: dict[str, tuple[int, Any]] = {str(rid): (0, None) for rid, _ in new}
+        for key in items:  # marked Completed again: sent now
+            book.retry.pop(key, None)
+        items.update({k: v for k, v in book.due(now).items() if k not in items})
+        if not items:
             context.update_cursor(cursor.dump())
-            return dg.SkipReason("no survey newly marked Completed in Quickbase")
-        digest = hashlib.sha256(json.dumps(new).encode()).hexdigest()[:16]
-        config = {"ops": {"upload_site_surveys": {"config": {"record_ids": [rid for rid, _ in new]}}}}
-        run = dg.RunRequest(run_key=f"site-survey-upload:{digest}", run_config=config,
-                            tags={TRIGGER_TAG: "site_survey_completed"})
+            return dg.SkipReason(f"no survey newly marked Completed in Quickbase{_waiting(book)}")
+        batch = book.launch(items, new, now)
+        config = {"ops": {"upload_site_surveys": {"config": {"record_ids": [int(key) for key in items]}}}}
+        run = dg.RunRequest(run_key=f"site-survey-upload:{batch}", run_config=config,
+                            tags={TRIGGER_TAG: "site_survey_completed", BATCH_TAG: batch})
         return dg.SensorResult(run_requests=[run], cursor=cursor.dump())
 
     return site_survey_completion_sensor

@@ -46,6 +46,12 @@ DESIGN_FIELDS: list[tuple[int, str, str]] = [
 ]
 DESIGN_ID_FIELD = 20
 MODULE_MODEL_FIELD = 9
+# the record's own sync status the pipeline may write (issue 11), added last so earlier ids stay
+SYNC_STATUS_FIELDS: list[tuple[str, str]] = [
+    ("Aurora Sync Status", "text-multiple-choice"), ("Aurora Sync Problem", "text-multi-line"),
+    ("Aurora Last Synced", "timestamp"),
+]
+SYNC_STATUS_CHOICES = ["Synced", "Held back", "Not sent"]
 
 _DBID_ALPHABET = "abcdefghijkmnpqrstuvwxyz23456789"
 _TOKEN_ALPHABET = string.ascii_lowercase + string.digits
@@ -94,7 +100,7 @@ class QuickbaseState(SandboxState):
     @classmethod
     def with_design_table(
         cls, module_choices: list[str], seed: int = 0, config: Optional[SandboxConfig] = None,
-        opportunities: bool = False,
+        opportunities: bool = False, sync_status_fields: bool = True,
     ) -> "QuickbaseState":
         """A realm with one app, the "Aurora Designs" table and a token allowed on the app; with
         ``opportunities``, also the Opportunities table related to it (issue 14, see
@@ -118,6 +124,12 @@ class QuickbaseState(SandboxState):
             from .opportunities import add_opportunities_table  # after the token: earlier ids stay as they were
 
             state.opportunities_table_id = add_opportunities_table(state, app.id, table.id)
+        if sync_status_fields:
+            for label, field_type in SYNC_STATUS_FIELDS:
+                added = state.add_field(table.id, label, field_type)
+                if field_type == "text-multiple-choice":
+                    state.update_field(table.id, added.id, properties={"choices": SYNC_STATUS_CHOICES,
+                                                                       "allowNewChoices": False})
         return state
 
     # -- settings ------------------------------------------------------------------------------
