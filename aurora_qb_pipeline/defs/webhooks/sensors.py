@@ -117,7 +117,10 @@ def build_webhook_sensor(settings: Settings, tuning: WebhookTuning = WebhookTuni
         cursor = WebhookCursor.parse(context.cursor)
         inbox = webhook_inbox.inbox
         deadline = time.monotonic() + tuning.tick_budget_s
-        rows = inbox.read(cursor.last_id, tuning.max_events_per_tick)
+        # many tenants: the receiver serves them all; each tenant's sensor reads only its own events
+        # (a partner subscription's deliveries carry tenant_id; README "Many tenants")
+        rows = inbox.read(cursor.last_id, tuning.max_events_per_tick,
+                          tenant_id=aurora.tenant_id if settings.tenant else None)
         resolver = EventResolver(aurora.client, inbox, rules, deadline, tuning.polling, settings.time_scale)
         resolved = resolver.handle(rows, cursor.last_id)
         polled = PollResult()
@@ -135,7 +138,7 @@ def build_webhook_sensor(settings: Settings, tuning: WebhookTuning = WebhookTuni
         to_sync = {p: t for p, t in wanted.items() if p not in fresh and p not in busy}
         runs = sync_run_requests(to_sync, settings.run_max_runtime_s(len(to_sync)) if to_sync else None)
 
-        inbox.mark_read(SENSOR_NAME, resolved.last_id)
+        inbox.mark_read(f"{SENSOR_NAME}__{settings.tenant}" if settings.tenant else SENSOR_NAME, resolved.last_id)
         if cursor.ticks % 100 == 0:
             inbox.purge(time.time() - tuning.retention_s)
         cursor.last_id, cursor.ticks = resolved.last_id, cursor.ticks + 1
