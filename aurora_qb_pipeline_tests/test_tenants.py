@@ -167,3 +167,22 @@ def test_two_tenants_sync_into_their_own_tables_from_one_instance(sandbox, insta
         known_projects(instance, "aurora_projects__globex"))
     assert known_projects(instance) == []
     assert sandbox.quickbase.records(sandbox.quickbase.table_id) == []  # the primary table untouched
+
+
+def test_bench_tenants_mode_runs_at_a_tiny_size(tmp_path):
+    """The many-tenants benchmark end to end (nothing timed: its figures are the README's)."""
+    from aurora_qb_pipeline import bench
+
+    path = tmp_path / "bench.json"
+    assert bench.main(["--mode", "tenants", "--tenants", "2", "--tenant-projects", "5", "--projects", "5",
+                       "--designs", "10", "--quiet", "--json", str(path)]) == 0
+    import json
+
+    steps = json.loads(path.read_text())["modes"]["tenants"]["steps"]
+    assert [s["key"] for s in steps] == ["one_tenant", "one_tenant_t0", "tenants_full_sync",
+                                         "tenants_full_sync_t1", "tenants_full_sync_t2"]
+    assert all(s["ok"] and s["aurora_requests"] > 0 and s["records_sent"] > 0 for s in steps)
+    total, *tenants = steps[2:]
+    assert all(s["detail"]["tenant_tag"] == [s["key"].rsplit("_", 1)[1]] for s in tenants)
+    assert total["aurora_lower_bound_s"] == max(s["aurora_lower_bound_s"] for s in tenants)
+    assert total["aurora_429"] == 0 and total["aurora_requests"] == sum(s["aurora_requests"] for s in tenants)

@@ -29,7 +29,7 @@ from .stack import BIN, running_tenant_stack, wait_for
 from .test_postgres_deployment import DESIGN_ID_FID, FINISHED, _exportable
 
 JOB = "aurora_quickbase_sync"
-TIME_SCALE = 0.1  # slow enough that each tenant's rate budget, not the machine, sets the pace
+TIME_SCALE = 0.25  # slow enough that each tenant's rate budget, not the (loaded) machine, sets the pace
 PROJECTS = 24
 TENANTS = ("acme", "globex")
 
