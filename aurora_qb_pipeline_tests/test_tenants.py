@@ -186,3 +186,18 @@ def test_bench_tenants_mode_runs_at_a_tiny_size(tmp_path):
     assert all(s["detail"]["tenant_tag"] == [s["key"].rsplit("_", 1)[1]] for s in tenants)
     assert total["aurora_lower_bound_s"] == max(s["aurora_lower_bound_s"] for s in tenants)
     assert total["aurora_429"] == 0 and total["aurora_requests"] == sum(s["aurora_requests"] for s in tenants)
+
+
+def test_each_tenant_reads_only_its_own_events_from_the_shared_inbox(tmp_path):
+    from aurora_qb_pipeline.webhooks.events import parse_delivery
+    from aurora_qb_pipeline.webhooks.inbox import Inbox
+
+    inbox = Inbox(f"sqlite:///{tmp_path / 'inbox.sqlite'}")
+    try:
+        for tenant, design in (("tenant-acme", "d1"), ("tenant-globex", "d2"), ("tenant-acme", "d3")):
+            inbox.append(parse_delivery("project_status_changed", f"project_id={design}&status=x&tenant_id={tenant}"))
+        assert [r.params["project_id"] for r in inbox.read(0, tenant_id="tenant-acme")] == ["d1", "d3"]
+        assert [r.params["project_id"] for r in inbox.read(0, tenant_id="tenant-globex")] == ["d2"]
+        assert len(inbox.read(0)) == 3  # the single-tenant sensor reads everything, as before
+    finally:
+        inbox.close()
