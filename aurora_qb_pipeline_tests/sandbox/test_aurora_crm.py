@@ -8,8 +8,8 @@ from typing import Iterator
 import pytest
 
 from aurora_qb_pipeline.api_facts import AURORA_MAX_PER_PAGE
-from aurora_qb_pipeline.sandbox.aurora import MAGIC_ADDRESS, AuroraState, create_app
-from aurora_qb_pipeline.sandbox.common import SandboxConfig, ServerThread
+from aurora_qb_pipeline.sandbox.aurora import MAGIC_ADDRESS, AuroraState
+from aurora_qb_pipeline.sandbox.common import SandboxConfig
 from aurora_qb_pipeline.sandbox.synthetic import parse_timestamp
 from aurora_qb_pipeline_tests.sandbox.aurora_helpers import Api, admin, assert_error, error_messages, wait_until
 from aurora_qb_pipeline_tests.sandbox.test_aurora_emulator import PROJECT_FIELDS
@@ -20,17 +20,6 @@ def state() -> Iterator[AuroraState]:
     state = AuroraState.generate(seed=23, projects=30, config=SandboxConfig(time_scale=0.001))
     yield state
     state.close()
-
-
-@pytest.fixture
-def server(state: AuroraState) -> Iterator[ServerThread]:
-    with ServerThread(create_app(state)) as running:
-        yield running
-
-
-@pytest.fixture
-def api(server: ServerThread, state: AuroraState) -> Api:
-    return Api(server.url, state.primary.tenant_id, state.primary.token)
 
 
 def create(api: Api, **project) -> dict:

@@ -8,8 +8,8 @@ from typing import Iterator
 import pytest
 
 from aurora_qb_pipeline.api_facts import AURORA_MAX_PER_PAGE
-from aurora_qb_pipeline.sandbox.aurora import AuroraState, create_app
-from aurora_qb_pipeline.sandbox.common import SandboxConfig, ServerThread
+from aurora_qb_pipeline.sandbox.aurora import AuroraState
+from aurora_qb_pipeline.sandbox.common import SandboxConfig
 from aurora_qb_pipeline_tests.sandbox.aurora_helpers import Api, admin, assert_error, wait_until
 
 
@@ -18,17 +18,6 @@ def state() -> Iterator[AuroraState]:
     state = AuroraState.generate(seed=33, projects=40, config=SandboxConfig(time_scale=0.001))
     yield state
     state.close()
-
-
-@pytest.fixture
-def server(state: AuroraState) -> Iterator[ServerThread]:
-    with ServerThread(create_app(state)) as running:
-        yield running
-
-
-@pytest.fixture
-def api(server: ServerThread, state: AuroraState) -> Api:
-    return Api(server.url, state.primary.tenant_id, state.primary.token)
 
 
 def all_project_ids(api: Api) -> list[str]:

@@ -9,8 +9,8 @@ from typing import Iterator
 import pytest
 import requests
 
-from aurora_qb_pipeline.sandbox.aurora import AuroraState, ServiceConfig, create_app
-from aurora_qb_pipeline.sandbox.common import SandboxConfig, ServerThread
+from aurora_qb_pipeline.sandbox.aurora import AuroraState, ServiceConfig
+from aurora_qb_pipeline.sandbox.common import SandboxConfig
 from aurora_qb_pipeline_tests.sandbox.aurora_helpers import Api, admin, assert_error, wait_until
 from aurora_qb_pipeline_tests.sandbox.test_aurora_emulator import plain_design
 
@@ -27,17 +27,6 @@ def state() -> Iterator[AuroraState]:
     state = AuroraState.generate(seed=24, projects=30, config=SandboxConfig(time_scale=0.01), services=services)
     yield state
     state.close()
-
-
-@pytest.fixture
-def server(state: AuroraState) -> Iterator[ServerThread]:
-    with ServerThread(create_app(state)) as running:
-        yield running
-
-
-@pytest.fixture
-def api(server: ServerThread, state: AuroraState) -> Api:
-    return Api(server.url, state.primary.tenant_id, state.primary.token)
 
 
 def test_performance_simulation_job(server, api, state):

@@ -21,7 +21,6 @@ from aurora_qb_pipeline.sandbox.common import SandboxConfig, ServerThread
 from aurora_qb_pipeline.sandbox.synthetic import parse_timestamp
 from aurora_qb_pipeline_tests.sandbox.aurora_helpers import (
     Api,
-    Receiver,
     admin,
     assert_error,
     error_messages,
@@ -54,22 +53,10 @@ def state(clock: Clock) -> Iterator[AuroraState]:
 
 
 @pytest.fixture
-def server(state: AuroraState) -> Iterator[ServerThread]:
-    with ServerThread(create_app(state)) as running:
-        yield running
-
-
-@pytest.fixture
 def app(server: ServerThread) -> dict:
     made = admin(server, "POST", "/partner_applications", json={"name": "Survey Co", "scopes": SURVEY_SCOPES})
     assert made.status_code == 200, made.text
     return made.json()
-
-
-@pytest.fixture
-def receiver() -> Iterator[Receiver]:
-    with Receiver() as running:
-        yield running
 
 
 def create_token(server: ServerThread, app: dict, tenant_id: str, key: str = None, **params) -> requests.Response:

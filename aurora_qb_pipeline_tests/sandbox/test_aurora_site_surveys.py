@@ -10,7 +10,7 @@ from typing import Iterator
 import pytest
 import requests
 
-from aurora_qb_pipeline.sandbox.aurora import AuroraState, create_app
+from aurora_qb_pipeline.sandbox.aurora import AuroraState
 from aurora_qb_pipeline.sandbox.aurora.survey_input import ENUMS
 from aurora_qb_pipeline.sandbox.common import SandboxConfig, ServerThread
 from aurora_qb_pipeline.sandbox.synthetic import parse_timestamp
@@ -32,18 +32,6 @@ def state() -> Iterator[AuroraState]:
     state = AuroraState.generate(seed=51, projects=20, config=SandboxConfig(time_scale=0.0001))
     yield state
     state.close()
-
-
-@pytest.fixture
-def server(state: AuroraState) -> Iterator[ServerThread]:
-    with ServerThread(create_app(state)) as running:
-        yield running
-
-
-@pytest.fixture
-def receiver() -> Iterator[Receiver]:
-    with Receiver() as running:
-        yield running
 
 
 @pytest.fixture

@@ -15,7 +15,7 @@ from typing import Iterator
 import pytest
 
 from aurora_qb_pipeline.api_facts import AURORA_WEBHOOK_RETRY_SCHEDULE_S, AURORA_WEBHOOK_TIMEOUT_S
-from aurora_qb_pipeline.sandbox.aurora import AuroraState, create_app
+from aurora_qb_pipeline.sandbox.aurora import AuroraState
 from aurora_qb_pipeline.sandbox.common import SandboxConfig, ServerThread
 from aurora_qb_pipeline_tests.sandbox.aurora_helpers import Api, Receiver, admin, assert_error, free_port, wait_until
 
@@ -27,23 +27,6 @@ def state() -> Iterator[AuroraState]:
     state = AuroraState.generate(seed=22, projects=30, config=SandboxConfig(time_scale=0.001))
     yield state
     state.close()
-
-
-@pytest.fixture
-def server(state: AuroraState) -> Iterator[ServerThread]:
-    with ServerThread(create_app(state)) as running:
-        yield running
-
-
-@pytest.fixture
-def api(server: ServerThread, state: AuroraState) -> Api:
-    return Api(server.url, state.primary.tenant_id, state.primary.token)
-
-
-@pytest.fixture
-def receiver() -> Iterator[Receiver]:
-    with Receiver() as running:
-        yield running
 
 
 @pytest.fixture

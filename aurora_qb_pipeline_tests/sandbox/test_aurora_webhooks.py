@@ -12,10 +12,10 @@ from typing import Iterator
 
 import pytest
 
-from aurora_qb_pipeline.sandbox.aurora import MAGIC_ADDRESS, AuroraState, create_app
+from aurora_qb_pipeline.sandbox.aurora import MAGIC_ADDRESS, AuroraState
 from aurora_qb_pipeline.sandbox.aurora.webhooks import FIRED_EVENTS, PARTNER_EVENTS, mask_url
-from aurora_qb_pipeline.sandbox.common import SandboxConfig, ServerThread
-from aurora_qb_pipeline_tests.sandbox.aurora_helpers import Api, Receiver, admin, assert_error, error_messages
+from aurora_qb_pipeline.sandbox.common import SandboxConfig
+from aurora_qb_pipeline_tests.sandbox.aurora_helpers import Api, admin, assert_error, error_messages
 
 SECRET = "s3cr3t-shared-value"
 WEBHOOK_FIELDS = {"id", "description", "event", "url_template", "enabled", "headers", "filters", "created_at"}
@@ -26,23 +26,6 @@ def state() -> Iterator[AuroraState]:
     state = AuroraState.generate(seed=21, projects=30, config=SandboxConfig(time_scale=0.001))
     yield state
     state.close()
-
-
-@pytest.fixture
-def server(state: AuroraState) -> Iterator[ServerThread]:
-    with ServerThread(create_app(state)) as running:
-        yield running
-
-
-@pytest.fixture
-def api(server: ServerThread, state: AuroraState) -> Api:
-    return Api(server.url, state.primary.tenant_id, state.primary.token)
-
-
-@pytest.fixture
-def receiver() -> Iterator[Receiver]:
-    with Receiver() as running:
-        yield running
 
 
 def subscribe(api: Api, event: str, url_template: str, **fields) -> dict:
