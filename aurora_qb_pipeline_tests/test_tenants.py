@@ -201,3 +201,15 @@ def test_each_tenant_reads_only_its_own_events_from_the_shared_inbox(tmp_path):
         assert len(inbox.read(0)) == 3  # the single-tenant sensor reads everything, as before
     finally:
         inbox.close()
+
+
+def test_a_tenant_counts_only_its_own_runs_in_flight(instance):
+    from aurora_qb_pipeline.defs.aurora.changed import EVENT_JOB_NAME, event_run_config
+    from aurora_qb_pipeline.defs.aurora.sensors import projects_in_flight
+
+    for tenant, project in (("acme", "p-acme"), ("globex", "p-globex")):
+        instance.add_run(dg.DagsterRun(job_name=EVENT_JOB_NAME, status=dg.DagsterRunStatus.STARTED,
+                                       run_config=event_run_config([project]).to_config_dict(),
+                                       tags={TENANT_TAG: tenant}))
+    assert projects_in_flight(instance, [], TenantNames("acme")) == {"p-acme"}
+    assert projects_in_flight(instance, []) == {"p-acme", "p-globex"}  # single tenant: every run, as before

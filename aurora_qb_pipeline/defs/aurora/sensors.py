@@ -145,12 +145,15 @@ def synced_since(instance: dg.DagsterInstance, events: dict[str, str], names: Op
             and record.timestamp > parse_aurora_time(events[record.partition_key]).timestamp()}
 
 
-def projects_in_flight(instance: dg.DagsterInstance, order: list[str]) -> set[str]:
+def projects_in_flight(instance: dg.DagsterInstance, order: list[str], names: Optional[TenantNames] = None) -> set[str]:
     """Projects covered by a sync run that is queued or running: a range run (by its range or
-    partition tag) or an event run (by the project ids of its run config)."""
+    partition tag) or an event run (by the project ids of its run config). ``names``: only the
+    tenant's runs (many tenants: every location's jobs have the same names)."""
+    tags = names.run_tags if names is not None and names.tenant else None
     position = {key: i for i, key in enumerate(order)}
     covered: set[str] = set()
-    records = instance.get_run_records(dg.RunsFilter(job_name=aurora_quickbase_sync.name, statuses=IN_FLIGHT))
+    records = instance.get_run_records(dg.RunsFilter(job_name=aurora_quickbase_sync.name, statuses=IN_FLIGHT,
+                                                     tags=tags))
     for record in records:
         tags = record.dagster_run.tags
         if tags.get(PARTITION_TAG):
@@ -158,7 +161,8 @@ def projects_in_flight(instance: dg.DagsterInstance, order: list[str]) -> set[st
         start, end = position.get(tags.get(RANGE_START, "")), position.get(tags.get(RANGE_END, ""))
         if start is not None and end is not None:
             covered.update(order[start : end + 1])
-    for record in instance.get_run_records(dg.RunsFilter(job_name=aurora_event_sync.name, statuses=IN_FLIGHT)):
+    for record in instance.get_run_records(dg.RunsFilter(job_name=aurora_event_sync.name, statuses=IN_FLIGHT,
+                                                         tags=tags)):
         covered.update(event_run_projects(record.dagster_run))
     return covered
 
@@ -211,7 +215,7 @@ def build_design_request_sensor(settings: Settings, tuning: SensorTuning = Senso
         for pid, stamp in scan.to_sync.items():
             wanted[pid] = max(wanted.get(pid, ""), stamp)
         fresh = synced_since(context.instance, wanted, settings.names)
-        busy = projects_in_flight(context.instance, order)
+        busy = projects_in_flight(context.instance, order, settings.names)
         # a project a queued or running run covers waits (kept in the cursor) for that run to end:
         # if the run staged it after the event, the next tick finds it synced; if not, it runs then
         cursor.deferred = {pid: stamp for pid, stamp in wanted.items() if pid not in fresh and pid in busy}

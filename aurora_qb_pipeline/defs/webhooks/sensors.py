@@ -133,7 +133,7 @@ def build_webhook_sensor(settings: Settings, tuning: WebhookTuning = WebhookTuni
         new, order, partition_requests = new_partitions_request(context.instance, sorted(wanted, key=wanted.get),
                                                                 partitions=settings.names.partitions)
         fresh = synced_after(context.instance, wanted, settings.names)
-        busy = projects_in_flight(context.instance, order)
+        busy = projects_in_flight(context.instance, order, settings.names)
         cursor.deferred = {p: t for p, t in wanted.items() if p not in fresh and p in busy}
         to_sync = {p: t for p, t in wanted.items() if p not in fresh and p not in busy}
         runs = sync_run_requests(to_sync, settings.run_max_runtime_s(len(to_sync)) if to_sync else None)
