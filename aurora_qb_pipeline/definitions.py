@@ -22,6 +22,7 @@ from .defs.resources import build_resources
 from .defs.site_surveys.sensors import build_site_survey_sensors
 from .defs.tenancy import for_tenant
 from .defs.webhooks.sensors import WebhookTuning, build_webhook_sensors
+from .line_items import load_spec
 from .settings import Settings
 
 
@@ -36,6 +37,8 @@ def build_definitions(
     applied by ``defs/tenancy.py`` (key prefix, partitions, pool, run tag), its DuckDB file and
     credentials from the settings."""
     resources = resources if resources is not None else build_resources(settings)
+    if settings.line_items_table_id:
+        load_spec()  # the line items declaration, deletion policy included, fails here, named
     defs = dg.Definitions.merge(
         dg.load_from_defs_folder(path_within_project=Path(__file__).parent),
         dg.Definitions(

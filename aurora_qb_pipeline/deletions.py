@@ -28,7 +28,7 @@ from typing import Any, Iterable, Optional, Union
 import yaml
 from dagster_duckdb import DuckDBResource
 
-from .store import OPS_SCHEMA, STAGING_SCHEMA, connect, now_utc, table_exists
+from .store import OPS_SCHEMA, STAGING_SCHEMA, connect, insert_rows, now_utc, table_exists
 
 DDL = f"""
 create schema if not exists {OPS_SCHEMA};
@@ -94,7 +94,7 @@ def record_deletions(duckdb: DuckDBResource, designs: dict[str, str], projects: 
     with connect(duckdb) as conn:
         conn.execute(DDL)
         conn.execute("begin")
-        conn.executemany(f"insert into {OPS_SCHEMA}.aurora_deletions values (?, ?, ?, ?, ?, null, null)", rows)
+        insert_rows(conn, f"{OPS_SCHEMA}.aurora_deletions", ("kind", "object_id", "project_id", "how", "detected_at"), rows)
         ids = list(designs)
         for table in STAGED_BY_DESIGN:
             if ids and table_exists(conn, STAGING_SCHEMA, table):

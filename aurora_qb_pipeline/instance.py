@@ -3,11 +3,31 @@
 from __future__ import annotations
 
 import json
+import os
 import shutil
 from importlib import resources
 from pathlib import Path
+from typing import MutableMapping, Optional
 
 import dagster as dg
+
+EVENT_BATCH_VARIABLE = "DAGSTER_EVENT_BATCH_SIZE"
+EVENT_BATCH_SIZE = 1000
+"""Asset events Dagster hands to the event log storage at once (``store_event_batch``) for one
+multi-partition output: a range run's materializations of one asset, per partition. Dagster reads
+``DAGSTER_EVENT_BATCH_SIZE`` in the process that executes the run, at every event; 0 or unset
+stores every event alone. Buffered events are held in memory until written, so the size bounds
+that (1,000 events of a few kB each)."""
+
+
+def batch_asset_events(environ: Optional[MutableMapping[str, str]] = None) -> MutableMapping[str, str]:
+    """Set ``DAGSTER_EVENT_BATCH_SIZE`` (:data:`EVENT_BATCH_SIZE`) in ``environ`` (``os.environ``:
+    this process and the processes it starts) unless it is set already; returns ``environ``.
+    Called at run time by the CLI (demo, benchmark, ``dagster dev`` of the demo and the ``.env`` of
+    ``aurora-qb sandbox``); ``deploy/`` sets it in the containers' environment."""
+    target = os.environ if environ is None else environ
+    target.setdefault(EVENT_BATCH_VARIABLE, str(EVENT_BATCH_SIZE))
+    return target
 
 
 def prepare_dagster_home(home: Path, fresh: bool) -> Path:

@@ -11,6 +11,11 @@ design's record by a reference field, upserted on the unique key ``<design id>:<
   key), in upserts sized by Quickbase's 40 MB body limit exactly as the design export's.
 * A component no longer in a design's bill of materials is deleted from the table.
 * A component listed twice in one design (same id) becomes one record with the quantities summed.
+* The line items of a design deleted in Aurora follow the declaration's ``deletion_policy``:
+  ``delete`` (the default), ``leave``, or ``mark``: set ``status_field`` (a field the declaration
+  lists) to ``status_value`` (default "Deleted in Aurora"), once. A policy that cannot be applied
+  (unknown, or ``mark`` without a declared status field) fails :func:`load_spec`, which the
+  definitions call when line items are on, so ``dg check defs`` names the problem.
 """
 
 from __future__ import annotations
@@ -27,7 +32,7 @@ from dagster_duckdb import DuckDBResource
 
 from .clients import QuickbaseClient
 from .raw_payloads import read_documents
-from .store import OPS_SCHEMA, STAGING_SCHEMA, HoldPolicy, connect, held_sql, now_utc, table_exists
+from .store import OPS_SCHEMA, STAGING_SCHEMA, HoldPolicy, connect, held_sql, insert_rows, now_utc, table_exists
 
 STATE_DDL = f"""
 create schema if not exists {OPS_SCHEMA};
@@ -56,12 +61,44 @@ def default_spec_path() -> Path:
 
 
 def load_spec(path: Optional[Union[str, Path]] = None) -> dict[str, Any]:
-    """The ``line_items`` table of the declaration file."""
+    """The ``line_items`` table of the declaration file, its deletion policy checked (:func:`deletion_of`)."""
     raw = yaml.safe_load(Path(path or default_spec_path()).read_text(encoding="utf-8")) or {}
     tables = {t.get("key"): t for t in raw.get("tables") or []}
     if "line_items" not in tables:
         raise LineItemsError([f"{path or default_spec_path()}: no table with key 'line_items'"])
+    deletion_of(tables["line_items"])
     return tables["line_items"]
+
+
+@dataclass(frozen=True)
+class LineItemsDeletion:
+    """What happens to the line items of a design deleted in Aurora."""
+
+    policy: str = "delete"  # delete | leave | mark
+    status_field: Optional[str] = None  # mark: the label of the field set
+    status_value: str = "Deleted in Aurora"
+
+
+DELETION_POLICIES = ("delete", "leave", "mark")
+
+
+def deletion_of(spec: dict[str, Any]) -> LineItemsDeletion:
+    """The declaration's deletion policy; every problem at once (:class:`LineItemsError`)."""
+    policy = str(spec.get("deletion_policy", "delete"))
+    status_field = spec.get("status_field")
+    declared = {str(f.get("label", "")).casefold() for f in spec.get("fields") or []}
+    problems = []
+    if policy not in DELETION_POLICIES:
+        problems.append(f"deletion_policy must be one of {', '.join(DELETION_POLICIES)} (got {policy!r})")
+    if policy == "mark":
+        if not status_field:
+            problems.append("deletion_policy mark needs status_field: the label of the field to set on the line "
+                            "items of a design deleted in Aurora (e.g. 'Aurora Status', declared under fields)")
+        elif str(status_field).casefold() not in declared:
+            problems.append(f"status_field {status_field!r} is not among the declared fields")
+    if problems:
+        raise LineItemsError(problems)
+    return LineItemsDeletion(policy, status_field, str(spec.get("status_value", "Deleted in Aurora")))
 
 
 @dataclass(frozen=True)
@@ -70,6 +107,7 @@ class LineItemFields:
     design_id: int
     reference: int
     components: dict[str, int]  # bill-of-materials key -> field id
+    status: Optional[int] = None  # the deletion policy mark's status field
 
 
 def resolve_fields(spec: dict[str, Any], table_fields: list[dict]) -> LineItemFields:
@@ -93,9 +131,11 @@ def resolve_fields(spec: dict[str, Any], table_fields: list[dict]) -> LineItemFi
     design = fid("Aurora Design ID")
     reference = fid(spec["parent"]["reference_field"])
     components = {source: fid(label) for label, source in COMPONENT_FIELDS.items()}
+    deletion = deletion_of(spec)
+    status = fid(str(deletion.status_field)) if deletion.policy == "mark" else None
     if problems:
         raise LineItemsError(problems)
-    return LineItemFields(key, design, reference, components)
+    return LineItemFields(key, design, reference, components, status)
 
 
 def component_records(design_id: str, record_id: int, summary: Any, fields: LineItemFields) -> dict[str, dict]:
@@ -133,6 +173,7 @@ class LineItemsTally:
     unchanged: int = 0
     failed: int = 0
     deleted: int = 0
+    marked: int = 0  # line items of designs deleted in Aurora, marked (deletion_policy mark)
     requests: int = 0
     failures: list[str] = field(default_factory=list)
 
@@ -181,9 +222,16 @@ def export_line_items(duckdb: DuckDBResource, client: QuickbaseClient, spec: dic
                if state.get(key, (None, None))[1] != _hash(record)]
     tally.unchanged = len(current) - len(changed)
     removed = sorted(k for k, (design_id, _) in state.items() if design_id in scope and k not in current)
-    if spec.get("deletion_policy", "delete") == "delete":  # line items of designs deleted in Aurora
+    deletion, marking = deletion_of(spec), set()
+    if deletion.policy != "leave":  # line items of designs deleted in Aurora
         deleted_designs = designs_deleted_in_aurora(duckdb)
-        removed += sorted(k for k, (design_id, _) in state.items() if design_id in deleted_designs)
+        gone = sorted(k for k, (design_id, _) in state.items() if design_id in deleted_designs)
+        if deletion.policy == "delete":
+            removed += gone
+        else:  # mark, once: the state then holds the mark's hash
+            mark = {fields.status: deletion.status_value}
+            marking = {k for k in gone if state[k][1] != _hash(mark)}
+            changed += [(k, {fields.key: k, **mark}, _hash(mark)) for k in sorted(marking)]
     if dry_run:
         tally.sent, tally.deleted = len(changed), len(removed)
         return tally
@@ -202,17 +250,18 @@ def export_line_items(duckdb: DuckDBResource, client: QuickbaseClient, spec: dic
                 continue
             setattr(tally, outcome, getattr(tally, outcome) + 1)
             tally.sent += 1
+            tally.marked += key in marking
             state_rows.append((key, key.split(":", 1)[0], digest, result.record_ids[position], stamp))
     if removed:
         tally.deleted = client.delete_keys(fields.key, removed)
         tally.requests += -(-len(removed) // 100)
     with connect(duckdb) as conn:
         conn.execute("begin")
-        if state_rows:
-            conn.executemany(
-                f"""insert into {OPS_SCHEMA}.line_item_state values (?, ?, ?, ?, ?) on conflict (item_key) do update
+        insert_rows(conn, f"{OPS_SCHEMA}.line_item_state",
+                    ("item_key", "design_id", "content_hash", "qb_record_id", "exported_at"), state_rows,
+                    on_conflict="""on conflict (item_key) do update
                     set design_id = excluded.design_id, content_hash = excluded.content_hash,
-                    qb_record_id = excluded.qb_record_id, exported_at = excluded.exported_at""", state_rows)
+                    qb_record_id = excluded.qb_record_id, exported_at = excluded.exported_at""")
         if removed:
             conn.execute(f"delete from {OPS_SCHEMA}.line_item_state where list_contains(?, item_key)", [removed])
         conn.execute("commit")

@@ -9,12 +9,23 @@ from __future__ import annotations
 import math
 from typing import Iterable, Sequence
 
-from .api_facts import AURORA_RATE_LIMIT
+from .api_facts import AURORA_MAX_PER_PAGE, AURORA_RATE_LIMIT
 
-# A project costs about this many Aurora requests: the project, its design list, and a summary and
-# a default proposal per design (2.5 designs a project on average). It follows from what the staging
-# assets fetch; not a setting.
-REQUESTS_PER_PROJECT = 7.0
+DESIGNS_PER_PROJECT = 2.5
+"""Designs a project has on average (the sizing assumption of the budgets below, and the benchmark's)."""
+
+
+def requests_per_project(pricing: bool = False, designs_per_project: float = DESIGNS_PER_PROJECT) -> float:
+    """Aurora requests a range run spends per project, from what the staging assets fetch: the
+    project's design list, a summary and a default proposal per design (and its pricing, when
+    fetched), and the project itself from the list pages (one page per 250 projects; a run over
+    fewer projects than the listing has pages fetches each project instead, a request more, but
+    such runs are small). Not a setting."""
+    return 1 + (3 if pricing else 2) * designs_per_project + 1 / AURORA_MAX_PER_PAGE
+
+
+REQUESTS_PER_PROJECT = requests_per_project()
+"""6.004: 7 before project list pages replaced ``GET /projects/{id}`` (issue 10)."""
 
 
 def plan_ranges(order: Sequence[str], keys: Iterable[str], max_ranges: int) -> list[tuple[str, str]]:
@@ -49,7 +60,7 @@ def daily_slice(order: Sequence[str], day_number: int, per_day: int) -> tuple[st
 
 def projects_per_day(budget_share: float, requests_per_project: float = REQUESTS_PER_PROJECT) -> int:
     """How many projects one day's share of Aurora's request budget refreshes
-    (90 requests a minute: 129,600 a day, times the share, over ~7 requests a project)."""
+    (90 requests a minute: 129,600 a day, times the share, over ~6 requests a project)."""
     per_day = AURORA_RATE_LIMIT.requests * (24 * 3600 / AURORA_RATE_LIMIT.window_s)
     return int(per_day * budget_share // requests_per_project)
 
@@ -68,16 +79,18 @@ def aurora_floor_s(projects: int, requests_per_project: float = REQUESTS_PER_PRO
     return projects * requests_per_project / AURORA_RATE_LIMIT.requests * AURORA_RATE_LIMIT.window_s
 
 
-def runtime_budget_s(projects: int, budget_share: float = 0.5, time_scale: float = 1.0) -> int:
+def runtime_budget_s(projects: int, budget_share: float = 0.5, time_scale: float = 1.0,
+                     requests_each: float = REQUESTS_PER_PROJECT) -> int:
     """``dagster/max_runtime`` of a run over ``projects`` projects, in seconds.
 
-    A run needs its own requests at Aurora's rate limit (7 a project, 90 a minute), and it may
+    A run needs its own requests at Aurora's rate limit (``requests_each`` a project, ~6 or ~8.5
+    with pricing: :func:`requests_per_project`; 90 a minute), and it may
     queue behind the largest other run: all runs share the rate budget and take turns on the
     ``duckdb`` pool step by step, and the largest scheduled run is the nightly reconcile, which
     spends ``budget_share`` of a day's requests (half: 12 hours at the limit). Both, with 25%
     margin, plus 30 minutes that do not depend on the range: about 15.5 hours for one project,
     30.5 hours for the largest reconcile, 48 hours for a first discovery of 20,000 projects.
     Rate-limit time shrinks with the sandbox's ``time_scale``."""
-    waits_behind = aurora_floor_s(projects_per_day(budget_share))
-    scaled = RUNTIME_MARGIN * (aurora_floor_s(projects) + waits_behind) * time_scale
+    waits_behind = aurora_floor_s(projects_per_day(budget_share, requests_each), requests_each)
+    scaled = RUNTIME_MARGIN * (aurora_floor_s(projects, requests_each) + waits_behind) * time_scale
     return int(math.ceil(scaled + RUNTIME_FIXED_S))

@@ -30,7 +30,7 @@ from typing import Any, Iterable, Optional, Sequence
 from dagster_duckdb import DuckDBResource
 
 from .coerce import safe_text
-from .store import STAGING_SCHEMA, connect, now_utc, table_exists
+from .store import STAGING_SCHEMA, connect, insert_rows, now_utc, table_exists
 
 RAW_TABLE = "aurora_raw"
 RAW_KINDS = ("project", "design", "summary", "proposal", "pricing")
@@ -100,8 +100,7 @@ def replace_raw_in(conn, kind: str, project_ids: Sequence[str], items: Iterable[
     if project_ids:
         conn.execute(f"delete from {STAGING_SCHEMA}.{RAW_TABLE} where kind = ? and list_contains(?, project_id)",
                      [kind, list(project_ids)])
-    if rows:
-        conn.executemany(f"insert into {STAGING_SCHEMA}.{RAW_TABLE} values (?, ?, ?, ?, ?)", rows)
+    insert_rows(conn, f"{STAGING_SCHEMA}.{RAW_TABLE}", ("kind", "project_id", "object_id", "payload", "fetched_at"), rows)
     return len(rows)
 
 

@@ -28,7 +28,7 @@ from .api_facts import QUICKBASE_MAX_REQUEST_BYTES
 from .clients.base import ClientOptions
 from .clients.buckets import is_postgres_url
 from .clients.quickbase import DEFAULT_MAX_REQUEST_BYTES
-from .ranges import runtime_budget_s
+from .ranges import requests_per_project, runtime_budget_s
 from .store import HoldPolicy
 from .tenants import TenantConfig, TenantNames, TenantsFile, load_tenants
 
@@ -320,7 +320,7 @@ class Settings(BaseSettings):
 
     def run_max_runtime_s(self, projects: int) -> int:
         """``dagster/max_runtime`` of a range run over ``projects`` projects (``ranges.runtime_budget_s``)."""
-        return runtime_budget_s(projects, self.daily_budget_share, self.time_scale)
+        return runtime_budget_s(projects, self.daily_budget_share, self.time_scale, requests_per_project(self.fetch_pricing))
 
     @property
     def inbox_database_url(self) -> str:

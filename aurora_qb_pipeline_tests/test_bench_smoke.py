@@ -81,3 +81,16 @@ def test_naive_fetches_and_posts_everything_every_run(report):
         assert step["upsert_requests"] == step["detail"]["projects_posted"] == data["projects_with_designs"]
         assert step["records_sent"] == data["designs"]
         assert step["aurora_requests"] - step["aurora_429"] == per_run
+
+
+def test_records_per_upsert_counts_the_designs_table_only(report):
+    """The table's dsg/ups column: design records per upsert to the designs table (the pipeline
+    also upserts line items to their own table; the naive script has one table)."""
+    from aurora_qb_pipeline.bench.report import design_records_per_upsert, format_table
+
+    full = _steps(report, "incremental")["full_sync"]
+    assert full["upsert_requests"] == 2 and full["detail"]["export_upserts"] == 1
+    assert design_records_per_upsert(full) == str(full["records_sent"])
+    naive = _steps(report, "naive")["full_sync"]
+    assert float(design_records_per_upsert(naive)) == pytest.approx(naive["records_sent"] / naive["upsert_requests"], abs=0.05)
+    assert "dsg/ups" in format_table(report) and "rec/ups" not in format_table(report)

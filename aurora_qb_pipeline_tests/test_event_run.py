@@ -1,6 +1,8 @@
 """The event path's run (``aurora_event_sync``: ``aurora/changed_projects`` + the export) over a
 scattered set of projects, against the sandbox; and the per-partition metadata of range runs."""
 
+import json
+
 import dagster as dg
 import duckdb
 import pytest
@@ -141,3 +143,36 @@ def test_stage_projects_writes_in_one_transaction(pipeline):
         write_projects(pipeline.resources["duckdb"], order[:4], tables, "test-run")
     assert {t: pipeline.query(f"select * from staging.{t} order by all") for t in TABLES} == before
     assert pipeline.query("select * from ops.quarantine order by all") == quarantine
+
+
+def _staged_pricing(pipeline, project_ids):
+    rows = pipeline.query("select project_id, object_id, payload from staging.aurora_raw "
+                          "where kind = 'pricing' and list_contains(?, project_id)", [list(project_ids)])
+    return {(p, d): json.loads(payload) for p, d, payload in rows}
+
+
+def test_the_event_path_fetches_pricing_as_the_range_path_does(sandbox, instance, tmp_path, credentials):
+    """With AURORA_QB_FETCH_PRICING on, an event run stages the pricing of its projects' designs
+    (in its one transaction), the same payloads a range run stages; a key that loses pricing
+    (403) switches it off with one warning and the run still succeeds."""
+    from .conftest import Pipeline, sandbox_settings
+
+    pipeline = Pipeline(sandbox, instance, sandbox_settings(sandbox, tmp_path, fetch_pricing=True), credentials)
+    keys = pipeline.add_projects()
+    tenant = sandbox.aurora.primary
+    chosen = [pid for pid in keys if tenant.designs_of(pid)][:4]
+    assert run_event(pipeline, chosen).success
+    by_event = _staged_pricing(pipeline, chosen)
+    designs = {(pid, d["id"]) for pid in chosen for d in tenant.designs_of(pid)}
+    assert set(by_event) == designs
+    for (_, design_id), pricing in by_event.items():
+        assert pricing == sandbox.aurora.get_design_pricing(tenant.tenant_id, design_id)
+    assert pipeline.run().success  # the range path over every project
+    assert _staged_pricing(pipeline, chosen) == by_event
+
+    sandbox.aurora.set_tenant_options(tenant.tenant_id, pricing=False)
+    result = run_event(pipeline, chosen)
+    assert result.success
+    logs = [e.user_message for e in instance.all_logs(result.run_id)]
+    assert len([m for m in logs if "pricing is switched off" in m]) == 1
+    assert _staged_pricing(pipeline, chosen) == by_event  # what was staged before stays

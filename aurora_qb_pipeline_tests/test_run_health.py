@@ -21,7 +21,7 @@ from aurora_qb_pipeline.defs.aurora.changed import EVENT_JOB_NAME, event_run_pro
 from aurora_qb_pipeline.defs.partitions import MAX_RUNTIME_TAG, RANGE_END, RANGE_START, TRIGGER_TAG, range_run_requests
 from aurora_qb_pipeline.defs.run_worker import WorkerHeartbeat
 from aurora_qb_pipeline.instance import open_instance, prepare_dagster_home
-from aurora_qb_pipeline.ranges import projects_per_day, runtime_budget_s
+from aurora_qb_pipeline.ranges import projects_per_day, requests_per_project, runtime_budget_s
 from aurora_qb_pipeline.recovery import recover
 from aurora_qb_pipeline.run_health import WORKER_TAG, WorkerRecord, judge, process_alive, process_domain
 from aurora_qb_pipeline.run_launcher import MonitoredRunLauncher
@@ -210,9 +210,13 @@ def test_range_runs_carry_a_max_runtime_from_their_size():
     assert int(small.tags[MAX_RUNTIME_TAG]) == runtime_budget_s(2)
     assert int(large.tags[MAX_RUNTIME_TAG]) == runtime_budget_s(300) > int(small.tags[MAX_RUNTIME_TAG])
     assert (small.tags[RANGE_START], small.tags[RANGE_END]) == ("p001", "p002")
-    # one project: its own 7 requests plus the nightly reconcile it may queue behind (12 h), +25%, +30 min
-    assert runtime_budget_s(1) == pytest.approx(1.25 * (7 / 90 * 60 + 12 * 3600) + 1800, abs=60)
+    # one project: its own ~6 requests plus the nightly reconcile it may queue behind (12 h), +25%, +30 min
+    assert runtime_budget_s(1) == pytest.approx(1.25 * (6.004 / 90 * 60 + 12 * 3600) + 1800, abs=10)
     assert runtime_budget_s(1, time_scale=0.01) < 3600
+    # a range's own share grows with its requests: pricing adds one a design (settings.fetch_pricing)
+    priced = Settings(fetch_pricing=True)
+    assert runtime_budget_s(9000, requests_each=requests_per_project(pricing=True)) > runtime_budget_s(9000)
+    assert priced.run_max_runtime_s(9000) == runtime_budget_s(9000, requests_each=8.504)
 
 
 def test_the_local_runner_ends_a_dead_run_and_runs_its_projects_once_more(pipeline):

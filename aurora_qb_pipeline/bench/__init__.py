@@ -44,6 +44,7 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any, Iterator, Optional, Sequence
 
+from ..instance import batch_asset_events
 from ..processes import stop_process_group
 from .measure import default_timeout
 from .modes import MODES, child_main
@@ -69,6 +70,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--json", help="write every figure to this file")
     parser.add_argument("--quiet", action="store_true", help="no progress lines, only the table")
     parser.add_argument("--timeout", type=float, help="seconds a mode may take (default: from the size)")
+    parser.add_argument("--profile", help="write a cProfile of each mode's full sync to PROFILE.<mode>.pstats "
+                        "(read it with python -m pstats; the profiler itself slows the step)")
     parser.add_argument("--child", action="store_true", help=argparse.SUPPRESS)  # run one mode in this process
     parser.add_argument("--workdir", help=argparse.SUPPRESS)
 
@@ -93,7 +96,8 @@ def parse_args(argv: Sequence[str]) -> argparse.Namespace:
 def child_command(args: argparse.Namespace, mode: str, json_path: Path, workdir: Path) -> list[str]:
     command = [sys.executable, "-m", "aurora_qb_pipeline.bench", "--child", "--mode", mode,
                "--json", str(json_path), "--workdir", str(workdir)]
-    for option in ("projects", "designs", "time_scale", "latency_ms", "seed", "timeout", "tenants", "tenant_projects"):
+    for option in ("projects", "designs", "time_scale", "latency_ms", "seed", "timeout", "profile", "tenants",
+                   "tenant_projects"):
         value = getattr(args, option)
         if value is not None:
             command += [f"--{option.replace('_', '-')}", str(value)]
@@ -138,6 +142,7 @@ def terminate_as_exit() -> Iterator[None]:
 
 def run(args: argparse.Namespace, argv: Sequence[str] = ()) -> int:
     """Run the chosen modes, each in a subprocess; print the table (and write the JSON)."""
+    batch_asset_events()  # as the CLI does: range runs write a partition's asset events in batches
     if args.child:
         return child_main(args)
     modes = MODES if args.mode == "both" else (args.mode,)

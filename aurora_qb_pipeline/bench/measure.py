@@ -5,6 +5,7 @@ bound Aurora's rate limit sets)."""
 from __future__ import annotations
 
 import argparse
+import cProfile
 import resource
 import time
 from dataclasses import dataclass, field
@@ -77,7 +78,7 @@ class StepFigures:
     quickbase_429: int
     upsert_requests: int
     records_sent: int
-    records_per_upsert: Optional[float]
+    records_per_upsert: Optional[float]  # design records over upserts to every table (the report shows per table)
     aurora_lower_bound_s: float
     ratio_to_lower_bound: Optional[float]
     peak_rss_mb: float
@@ -136,9 +137,20 @@ class Step:
 class Meter:
     """Times a step and reads what it cost from the sandbox's request logs."""
 
-    def __init__(self, sandbox: Sandbox, time_scale: float, say: Callable[[str], None]):
+    def __init__(self, sandbox: Sandbox, time_scale: float, say: Callable[[str], None],
+                 profile: Optional[Path] = None, profiled_step: str = "full_sync"):
         self.sandbox, self.time_scale, self.say = sandbox, time_scale, say
+        self.profile, self.profiled_step = profile, profiled_step  # a cProfile of that step goes to `profile`
         self.rss = PeakRss()
+
+    def _run(self, step: Step) -> dict[str, Any]:
+        if self.profile is None or step.key != self.profiled_step:
+            return step.action()
+        profiler = cProfile.Profile(time.thread_time)  # CPU of the thread running the step, not wall time
+        try:
+            return profiler.runcall(step.action)
+        finally:
+            profiler.dump_stats(str(self.profile))
 
     def settle(self) -> None:
         """Wait out one Aurora rate window (plus the clients' margin), so every step starts with
@@ -152,7 +164,7 @@ class Meter:
         prepared = step.before() if step.before else {}
         self.rss.reset()
         cpu, started = time.process_time(), time.perf_counter()
-        detail = {**prepared, **step.action()}
+        detail = {**prepared, **self._run(step)}
         wall, cpu = time.perf_counter() - started, time.process_time() - cpu
         aurora, quickbase = self.sandbox.aurora.log.entries(), self.sandbox.quickbase.log.entries()
         counted = {

@@ -235,7 +235,8 @@ def run_mode(args: argparse.Namespace, workdir: Path) -> dict[str, Any]:
         tenant = sandbox.aurora.primary
         mode = MODE_CLASSES[args.mode](sandbox, workdir, args.seed)
         baseline_mb = max_rss_mb()
-        meter = Meter(sandbox, args.time_scale, say)
+        profile = Path(f"{args.profile}.{args.mode}.pstats") if getattr(args, "profile", None) else None
+        meter = Meter(sandbox, args.time_scale, say, profile=profile)
         try:
             steps = measure_steps(meter, mode.steps())
         finally:

@@ -15,6 +15,7 @@ import warnings
 from typing import Optional, Sequence
 
 from .. import bench
+from ..instance import batch_asset_events
 from . import browser, demo, log, quickbase, recover, sandbox, site_surveys, status, tenants, webhooks
 
 
@@ -43,6 +44,7 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
     parser, bench_parser = build_parser()
     args = parser.parse_args(argv)
+    batch_asset_events()  # runs executed by this process and its children write asset events in batches
     if args.command == "bench":
         return bench.run(bench.check_args(bench_parser, args), argv[1:])
     return args.func(args)

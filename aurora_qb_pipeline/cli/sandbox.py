@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
+from ..instance import batch_asset_events
 from .common import add_sandbox_options, start, wait_for_interrupt
 
 
@@ -18,7 +19,7 @@ def write_env_file(path: Path, env: dict[str, str]) -> None:
 def cmd_sandbox(args: argparse.Namespace) -> int:
     sandbox = start(args, args.aurora_port, args.quickbase_port)
     if args.env_file:
-        write_env_file(Path(args.env_file), sandbox.env())
+        write_env_file(Path(args.env_file), batch_asset_events(sandbox.env()))
         print(f"Environment for the pipeline written to {args.env_file} (mode 600); "
               "`dagster dev -w workspace.yaml` in this folder loads it.")
     print("Serving; Ctrl-C to stop.")

@@ -4,6 +4,10 @@ carry whole projects, location included); GET /projects/{id} only when a page la
 import re
 from collections import Counter
 
+import pytest
+
+from aurora_qb_pipeline.ranges import requests_per_project
+
 from ..conftest import Pipeline, sandbox_settings
 
 KINDS = [("project", r"/projects/[^/]+$"), ("project pages", r"/projects$"), ("design lists", r"/projects/[^/]+/designs$"),
@@ -31,6 +35,19 @@ def test_a_full_sync_takes_addresses_from_the_list_pages(pipeline):
     assert counts["summaries"] == counts["proposals"] == len(tenant.designs)
     staged = pipeline.query("select count(*) from staging.project_addresses where city is not null")[0][0]
     assert staged == len(tenant.projects)
+    # what the runtime budgets and the nightly slice assume a project costs (ranges.requests_per_project)
+    each = requests_per_project(designs_per_project=len(tenant.designs) / len(tenant.projects))
+    assert sum(counts.values()) == pytest.approx(each * len(tenant.projects), abs=1)
+
+
+def test_with_pricing_a_project_costs_a_request_more_per_design(sandbox, instance, tmp_path, credentials):
+    pipeline = Pipeline(sandbox, instance, sandbox_settings(sandbox, tmp_path, fetch_pricing=True), credentials)
+    pipeline.add_projects()
+    sandbox.aurora.log.clear()
+    assert pipeline.run().success
+    tenant = sandbox.aurora.primary
+    each = requests_per_project(pricing=True, designs_per_project=len(tenant.designs) / len(tenant.projects))
+    assert sum(_counts(sandbox).values()) == pytest.approx(each * len(tenant.projects), abs=1)
 
 
 def test_without_location_on_the_pages_projects_are_fetched_one_by_one(sandbox, instance, tmp_path, credentials):

@@ -79,7 +79,7 @@ def changed_projects(context: dg.AssetExecutionContext, config: ChangedProjectsC
     if unknown:  # the sensors add them first; a run launched by hand may not have
         context.instance.add_dynamic_partitions(partitions, unknown)
     with staging_failures():
-        staged = stage_projects(ids, aurora.client, duckdb, context.run.run_id)
+        staged = stage_projects(ids, aurora.client, duckdb, context.run.run_id, aurora.fetch_pricing, context.log)
     for design_id, old_project in staged.moved_designs:
         context.log.info(f"design {design_id} moved from project {old_project}: its old rows were dropped")
     teach_design_projects(context.log, webhook_inbox.inbox, staged.table("designs").valid)

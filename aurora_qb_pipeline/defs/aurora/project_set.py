@@ -43,7 +43,7 @@ from ...store import (
 )
 from ...transform import design_rows, project_address_row, proposal_row
 from ...validation import Validated, summaries_and_arrays, validate_rows
-from .raw_staging import design_raw, designs_raw, note_deletions, project_raw
+from .raw_staging import design_raw, designs_raw, note_deletions, pricing_rows, project_raw
 from .staging import (
     MAX_QUARANTINE_FRACTION,
     ApiStatsDelta,
@@ -180,10 +180,10 @@ def fetch_projects(client: AuroraClient, project_ids: Sequence[str]) -> list[Tab
 
 
 def write_projects(duckdb: DuckDBResource, project_ids: Sequence[str], tables: Sequence[TableRows],
-                   run_id: str) -> list[tuple]:
+                   run_id: str, pricing: Optional[list[tuple]] = None) -> list[tuple]:
     """Replace the staged rows, quarantine and notes of ``project_ids`` in every table of ``tables``
-    in one transaction, releasing designs that moved here from another project first.
-    Returns the moved designs [(design id, old project id)]."""
+    (and their raw pricing, unless ``pricing`` is None: pricing off) in one transaction, releasing
+    designs that moved here from another project first. Returns the moved designs [(design id, old project id)]."""
     ensure_tables(duckdb)
     for table in tables:
         ensure_staging_table(duckdb, table.name, table.schema)
@@ -199,19 +199,25 @@ def write_projects(duckdb: DuckDBResource, project_ids: Sequence[str], tables: S
                                   table.checked.notes)
             if table.raw_kind:
                 replace_raw_in(conn, table.raw_kind, project_ids, table.raw)
+        if pricing is not None:
+            replace_raw_in(conn, "pricing", project_ids, pricing)
     return moved
 
 
 def stage_projects(project_ids: Sequence[str], client: AuroraClient, duckdb: DuckDBResource,
-                   run_id: str) -> StagedProjects:
+                   run_id: str, fetch_pricing: bool = False, log: Any = None) -> StagedProjects:
     """Fetch, validate and quarantine the five staging tables of exactly ``project_ids`` and write
-    them in one DuckDB transaction (see the module docstring). Bad input is quarantined; an
-    authentication error or a transient error that outlived the client's retries is raised."""
+    them in one DuckDB transaction (see the module docstring); with ``fetch_pricing``, each staged
+    design's pricing too, as the range path's summaries step does (``raw_staging.pricing_rows``:
+    a key not provisioned for it switches it off with one line on ``log``). Bad input is
+    quarantined; an authentication error or a transient error that outlived the client's retries is raised."""
     ids = list(dict.fromkeys(project_ids))
     tables = fetch_projects(client, ids)
     for table in tables[:2]:  # addresses and designs: what Aurora deleted (deletions.py)
         note_deletions(_log, duckdb, client, ids, table)
-    moved = write_projects(duckdb, ids, tables, run_id)
+    designs = next(t for t in tables if t.name == "designs").valid
+    pricing = pricing_rows(log or _log, client, design_keys(designs), fetch_pricing)
+    moved = write_projects(duckdb, ids, tables, run_id, pricing)
     return StagedProjects(ids, tables, moved)
 
 

@@ -16,14 +16,6 @@ from ...raw_payloads import replace_raw
 from .staging import fetch_each
 
 
-def keep_raw(duckdb: DuckDBResource, kind: str, project_ids: Sequence[str], found: Sequence[tuple[Any, Any]],
-             items: Callable[[Any, Any], list[tuple[str, str, Any]]]) -> int:
-    """Stage the raw payloads of ``found`` ([(item, answer)]); ``items(item, answer)`` gives the
-    (project id, object id, payload) rows of one answer."""
-    rows = [row for item, answer in found if answer is not None for row in items(item, answer)]
-    return replace_raw(duckdb, kind, project_ids, rows)
-
-
 def project_raw(pid: str, project: Any) -> list[tuple[str, str, Any]]:
     return [(pid, pid, project)] if isinstance(project, dict) else []
 
@@ -38,26 +30,34 @@ def design_raw(key: tuple[str, str], answer: Any) -> list[tuple[str, str, Any]]:
 
 def stage_pricing(context: dg.AssetExecutionContext, duckdb: DuckDBResource, aurora: AuroraClient,
                   keys: Sequence[tuple[str, str]], project_ids: Sequence[str], enabled: bool) -> Optional[int]:
-    """Fetch and stage each design's pricing when ``enabled``; returns the designs priced, or None
-    when pricing is off. A key not provisioned for pricing (403) switches it off with one log line:
+    """Fetch and stage each design's pricing when ``enabled`` (:func:`pricing_rows`); returns the
+    designs priced, or None when pricing is off. The range path's step; the event path stages the
+    same rows in its own transaction (``project_set.stage_projects``)."""
+    rows = pricing_rows(context.log, aurora, keys, enabled)
+    return None if rows is None else replace_raw(duckdb, "pricing", project_ids, rows)
+
+
+def pricing_rows(log, aurora: AuroraClient, keys: Sequence[tuple[str, str]],
+                 enabled: bool) -> Optional[list[tuple[str, str, Any]]]:
+    """Each design's pricing as raw payload rows (project id, design id, pricing), or None when
+    pricing is off. A key not provisioned for pricing (403) switches it off with one log line:
     not a quarantine, not a failure, and the client's credential stays usable. A design whose
     pricing cannot be read (404, a malformed answer) has no pricing row; pricing never holds a design."""
     if not enabled:
         return None
     if not keys:
-        replace_raw(duckdb, "pricing", project_ids, [])
-        return 0
+        return []
     try:
         first = aurora.get_design_pricing(keys[0][1])
     except NotProvisionedError as exc:
-        context.log.warning(f"pricing is switched off for this run: the Aurora key is not provisioned for it "
+        log.warning(f"pricing is switched off for this run: the Aurora key is not provisioned for it "
                             f"({exc.status} on GET /designs/{{id}}/pricing). Designs are synced without pricing; "
                             "ask Aurora to enable pricing for the key, or set AURORA_QB_FETCH_PRICING=false.")
         return None
     except AuthenticationError:
         raise
     except PermanentApiError as exc:
-        context.log.info(f"no pricing for design {keys[0][1]}: {aurora.redact(str(exc))}")
+        log.info(f"no pricing for design {keys[0][1]}: {aurora.redact(str(exc))}")
         first = None
 
     def fetch(key: tuple[str, str]) -> Any:
@@ -68,9 +68,8 @@ def stage_pricing(context: dg.AssetExecutionContext, duckdb: DuckDBResource, aur
 
     found, failures = fetch_each(aurora, keys[1:], fetch, lambda k: {"project_id": k[0], "design_id": k[1]})
     for failure in failures[:5]:
-        context.log.info(f"no pricing for design {failure['design_id']}: {failure['reason']}")
-    found = [(keys[0], first), *found]
-    return keep_raw(duckdb, "pricing", project_ids, found, design_raw)
+        log.info(f"no pricing for design {failure['design_id']}: {failure['reason']}")
+    return [row for key, answer in [(keys[0], first), *found] if answer is not None for row in design_raw(key, answer)]
 
 
 def note_deletions(log, duckdb: DuckDBResource, aurora: AuroraClient, project_ids: Sequence[str], table) -> None:

@@ -4,14 +4,14 @@ from datetime import datetime, timezone
 
 import dagster as dg
 
-from ...ranges import daily_slice, projects_per_day
+from ...ranges import daily_slice, projects_per_day, requests_per_project
 from ...settings import Settings
 from ..jobs import aurora_quickbase_sync
 from ..partitions import DAILY_RECONCILE_TRIGGER, known_projects, range_tags
 
 
 def build_daily_reconcile_schedule(settings: Settings) -> dg.ScheduleDefinition:
-    per_day = projects_per_day(settings.daily_budget_share)
+    per_day = projects_per_day(settings.daily_budget_share, requests_per_project(settings.fetch_pricing))
 
     @dg.schedule(
         name="daily_reconcile_schedule",
