@@ -20,6 +20,7 @@ from .defs.catalog import annotate
 from .defs.observation import build_observation_schedules
 from .defs.resources import build_resources
 from .defs.site_surveys.sensors import build_site_survey_sensors
+from .defs.tenancy import for_tenant
 from .defs.webhooks.sensors import WebhookTuning, build_webhook_sensors
 from .line_items import load_spec
 from .settings import Settings
@@ -31,7 +32,10 @@ def build_definitions(
 ) -> dg.Definitions:
     """Assets, checks and jobs of ``defs/``, the sensors and schedule built from ``settings``,
     and ``resources`` (default: from ``settings``, secrets as ``dg.EnvVar``). Column schemas, the
-    source edges and freshness policies are applied to the assets (``defs/catalog.py``)."""
+    source edges and freshness policies are applied to the assets (``defs/catalog.py``). With
+    ``settings.tenant`` set (many tenants), the definitions are that tenant's code location: its names
+    applied by ``defs/tenancy.py`` (key prefix, partitions, pool, run tag), its DuckDB file and
+    credentials from the settings."""
     resources = resources if resources is not None else build_resources(settings)
     if settings.line_items_table_id:
         load_spec()  # the line items declaration, deletion policy included, fails here, named
@@ -49,7 +53,7 @@ def build_definitions(
             resources={"alert_webhook": alert_webhook_resource(settings), **resources},
         ),
     )
-    return annotate(defs)
+    return for_tenant(annotate(defs), settings.names)
 
 
 @dg.definitions

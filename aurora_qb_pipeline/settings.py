@@ -20,7 +20,7 @@ from pathlib import Path
 from typing import Any, Mapping, Optional
 from urllib.parse import parse_qs, urlsplit
 
-from pydantic import Field, SecretStr, field_validator
+from pydantic import Field, SecretStr, field_validator, model_validator
 from pydantic_settings import BaseSettings, EnvSettingsSource, PydanticBaseSettingsSource, SettingsConfigDict
 from pydantic_settings.sources.utils import parse_env_vars
 
@@ -30,6 +30,7 @@ from .clients.buckets import is_postgres_url
 from .clients.quickbase import DEFAULT_MAX_REQUEST_BYTES
 from .ranges import requests_per_project, runtime_budget_s
 from .store import HoldPolicy
+from .tenants import TenantConfig, TenantNames, TenantsFile, load_tenants
 
 AURORA_PROD_URL = "https://api.aurorasolar.com"
 QB_PROD_URL = "https://api.quickbase.com"
@@ -201,6 +202,17 @@ class Settings(BaseSettings):
         "AURORA_QB_WEBHOOK_SECRET through dg.EnvVar).",
     )
 
+    tenants_file: Optional[Path] = Field(
+        None, alias="AURORA_QB_TENANTS_FILE",
+        description="Many tenants: the YAML list of Aurora tenants (name, aurora_tenant_id, api_token_env or "
+        "partner: true); README \"Many tenants\". Unset: one tenant, from AURORA_TENANT_ID and AURORA_API_TOKEN.",
+    )
+    tenant: Optional[str] = Field(
+        None, alias="AURORA_QB_TENANT",
+        description="Many tenants: the tenant this code location serves (a name in the tenants file): its asset "
+        "keys, partitions, pool, DuckDB file and run tag carry the name.",
+    )
+
     @field_validator("automation_running", "opportunities_sync", "opportunity_buttons", mode="before")
     @classmethod
     def _running(cls, value: Any) -> Any:
@@ -236,6 +248,14 @@ class Settings(BaseSettings):
                                  "give it to Postgres through PGPASSWORD or ~/.pgpass")
         return value
 
+    @model_validator(mode="after")
+    def _tenant_in_file(self) -> "Settings":
+        if self.tenant is not None:
+            TenantNames(self.tenant)  # a valid name
+            if self.tenants_file is None:
+                raise ValueError("AURORA_QB_TENANT needs AURORA_QB_TENANTS_FILE (the tenant's credentials are there)")
+        return self
+
     @classmethod
     def settings_customise_sources(
         cls, settings_cls: type[BaseSettings], init_settings: PydanticBaseSettingsSource, *_: Any, **__: Any
@@ -260,10 +280,29 @@ class Settings(BaseSettings):
 
     @property
     def duckdb_file(self) -> str:
-        """The DuckDB file: AURORA_QB_DUCKDB, else beside the Dagster instance, else ./aurora_qb.duckdb."""
+        """The DuckDB file: AURORA_QB_DUCKDB, else beside the Dagster instance, else ./aurora_qb.duckdb;
+        a tenant's location has its own beside it (``aurora_qb__acme.duckdb``)."""
         if self.duckdb_path:
-            return str(self.duckdb_path)
-        return str(self.dagster_home / "aurora_qb.duckdb") if self.dagster_home else "aurora_qb.duckdb"
+            return str(self.names.file(self.duckdb_path))
+        path = self.dagster_home / "aurora_qb.duckdb" if self.dagster_home else Path("aurora_qb.duckdb")
+        return str(self.names.file(path))
+
+    @property
+    def names(self) -> TenantNames:
+        """The per-tenant names of this code location (the single-tenant ones without a tenant)."""
+        return TenantNames(self.tenant)
+
+    def tenants(self) -> Optional[TenantsFile]:
+        """The tenants file, read and validated (``TenantsFileError`` lists every problem); None when unset."""
+        return load_tenants(self.tenants_file) if self.tenants_file else None
+
+    def tenant_config(self) -> Optional[TenantConfig]:
+        """This location's tenant from the tenants file (None without a tenant)."""
+        if self.tenant is None:
+            return None
+        tenants = self.tenants()
+        assert tenants is not None  # the validator requires the file with a tenant
+        return tenants.get(self.tenant)
 
     @property
     def rate_limit_file(self) -> str:

@@ -63,7 +63,10 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--time-scale", type=float, default=0.01, help="multiplies every rate window and latency")
     parser.add_argument("--latency-ms", type=float, default=150.0, help="per-request latency before scaling")
     parser.add_argument("--seed", type=int, default=0, help="seed of the synthetic tenant (same seed, same data)")
-    parser.add_argument("--mode", choices=(*MODES, "both"), default="both", help="which mode(s) to run")
+    parser.add_argument("--mode", choices=(*MODES, "both", "tenants"), default="both",
+                        help="which mode(s) to run ('tenants': many tenants at once, bench/tenants.py; not in 'both')")
+    parser.add_argument("--tenants", type=int, default=4, help="--mode tenants: how many Aurora tenants")
+    parser.add_argument("--tenant-projects", type=int, default=250, help="--mode tenants: projects of each tenant")
     parser.add_argument("--json", help="write every figure to this file")
     parser.add_argument("--quiet", action="store_true", help="no progress lines, only the table")
     parser.add_argument("--timeout", type=float, help="seconds a mode may take (default: from the size)")
@@ -76,6 +79,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 def check_args(parser: argparse.ArgumentParser, args: argparse.Namespace) -> argparse.Namespace:
     if args.projects <= 0 or args.designs < 0 or args.time_scale <= 0:
         parser.error("--projects must be > 0, --designs >= 0 and --time-scale > 0")
+    if args.tenants <= 0 or args.tenant_projects <= 0:
+        parser.error("--tenants and --tenant-projects must be > 0")
     return args
 
 
@@ -91,7 +96,8 @@ def parse_args(argv: Sequence[str]) -> argparse.Namespace:
 def child_command(args: argparse.Namespace, mode: str, json_path: Path, workdir: Path) -> list[str]:
     command = [sys.executable, "-m", "aurora_qb_pipeline.bench", "--child", "--mode", mode,
                "--json", str(json_path), "--workdir", str(workdir)]
-    for option in ("projects", "designs", "time_scale", "latency_ms", "seed", "timeout", "profile"):
+    for option in ("projects", "designs", "time_scale", "latency_ms", "seed", "timeout", "profile", "tenants",
+                   "tenant_projects"):
         value = getattr(args, option)
         if value is not None:
             command += [f"--{option.replace('_', '-')}", str(value)]

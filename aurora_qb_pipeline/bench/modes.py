@@ -222,6 +222,10 @@ MODE_CLASSES = {"incremental": IncrementalMode, "naive": NaiveMode}
 
 def run_mode(args: argparse.Namespace, workdir: Path) -> dict[str, Any]:
     """Start a sandbox, run one mode's steps, stop the sandbox; the figures as a dict."""
+    if args.mode == "tenants":  # many tenants at once: a scenario of its own (bench/tenants.py)
+        from .tenants import run_tenants_mode
+
+        return run_tenants_mode(args, workdir)
     say = (lambda _: None) if args.quiet else (lambda text: print(text, flush=True))
     workdir.mkdir(parents=True, exist_ok=True)
     say(f"[{args.mode}] sandbox: {args.projects} projects, {args.designs} designs")

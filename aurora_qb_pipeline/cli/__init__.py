@@ -3,7 +3,7 @@ browser, serve the webhook receiver and manage Aurora's webhook subscriptions, r
 and the status.
 
 One module per command group: ``sandbox``, ``demo``, ``recover``, ``browser``, ``webhooks``, ``quickbase``, ``site_surveys``,
-``log``, ``status``; the benchmark's options live with it (``aurora_qb_pipeline.bench``). Every option has a
+``log``, ``status``, ``tenants``; the benchmark's options live with it (``aurora_qb_pipeline.bench``). Every option has a
 help text (``aurora-qb CMD --help``).
 """
 
@@ -16,7 +16,7 @@ from typing import Optional, Sequence
 
 from .. import bench
 from ..instance import batch_asset_events
-from . import browser, demo, log, quickbase, recover, sandbox, site_surveys, status, webhooks
+from . import browser, demo, log, quickbase, recover, sandbox, site_surveys, status, tenants, webhooks
 
 
 def build_parser() -> tuple[argparse.ArgumentParser, argparse.ArgumentParser]:
@@ -32,6 +32,7 @@ def build_parser() -> tuple[argparse.ArgumentParser, argparse.ArgumentParser]:
     site_surveys.add_parser(sub)
     log.add_parser(sub)
     status.add_parser(sub)
+    tenants.add_parser(sub)
     p = sub.add_parser("bench", help="benchmark the pipeline against the sandbox (see README)",
                        description=bench.DESCRIPTION)
     bench.add_arguments(p)

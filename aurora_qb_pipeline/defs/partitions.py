@@ -53,21 +53,22 @@ def range_run_requests(
     return requests
 
 
-def known_projects(instance: dg.DagsterInstance) -> list[str]:
-    """Project partition keys in the order they were added."""
-    return list(instance.get_dynamic_partitions(projects_partitions.name))
+def known_projects(instance: dg.DagsterInstance, partitions: str = projects_partitions.name) -> list[str]:
+    """Project partition keys in the order they were added (``partitions``: a tenant's set, ``TenantNames.partitions``)."""
+    return list(instance.get_dynamic_partitions(partitions))
 
 
 def new_partitions_request(
-    instance: dg.DagsterInstance, project_ids: Iterable[str], known: Optional[Sequence[str]] = None
+    instance: dg.DagsterInstance, project_ids: Iterable[str], known: Optional[Sequence[str]] = None,
+    partitions: str = projects_partitions.name,
 ) -> tuple[list[str], list[str], list[dg.AddDynamicPartitionsRequest]]:
     """(new keys, partition order once they are added, the add request). ``project_ids`` keep
-    their order when given as a list; a set is sorted."""
-    known = known_projects(instance) if known is None else list(known)
+    their order when given as a list; a set is sorted. ``partitions``: a tenant's set."""
+    known = known_projects(instance, partitions) if known is None else list(known)
     seen = set(known)
     ordered = project_ids if isinstance(project_ids, list) else sorted(project_ids)
     new = [p for p in dict.fromkeys(ordered) if p not in seen]
-    requests = [projects_partitions.build_add_request(new)] if new else []
+    requests = [dg.AddDynamicPartitionsRequest(partitions_def_name=partitions, partition_keys=new)] if new else []
     return new, known + new, requests
 
 

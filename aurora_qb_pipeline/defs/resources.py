@@ -23,6 +23,7 @@ from ..clients.http import RetrySettings
 from ..clients.quickbase import DEFAULT_MAX_REQUEST_BYTES
 from ..settings import (
     OPPORTUNITIES_TABLE_VARIABLE,
+    PARTNER_KEY_VARIABLE,
     SECRET_VARIABLES,
     WEBHOOK_SECRET_VARIABLE,
     Credentials,
@@ -82,12 +83,24 @@ class AuroraResource(_ApiResource):
     api_token: str = Field(description="Aurora API key, sent as a bearer token (secret: an EnvVar).")
     per_page: int = Field(default=AURORA_MAX_PER_PAGE, description="per_page of list endpoints (max 250).")
     fetch_pricing: bool = Field(default=False, description="Fetch each design's pricing (one request a design).")
+    partner_application_id: Optional[str] = Field(
+        default=None, description="Many tenants, a `partner: true` tenant: the partner application whose key "
+        "(api_token) is exchanged for the tenant's temporary tokens."
+    )
 
     @property
     def client(self) -> AuroraClient:
         return self._get_client()
 
     def _make_client(self) -> AuroraClient:
+        if self.partner_application_id:
+            from ..clients.partner import PartnerAuroraClient
+
+            client: AuroraClient = PartnerAuroraClient(
+                base_url=self.base_url, application_id=self.partner_application_id,
+                application_key=self.api_token, tenant_id=self.tenant_id, options=self.options())
+            client.per_page = self.per_page
+            return client
         return AuroraClient(base_url=self.base_url, tenant_id=self.tenant_id, api_token=self.api_token,
                             options=self.options(), per_page=self.per_page)
 
@@ -143,23 +156,42 @@ def storage_resources(duckdb_file: str) -> dict[str, Any]:
     }
 
 
-def _secrets(credentials: Optional[Credentials]) -> list[Any]:
-    """Each secret as a ``dg.EnvVar`` (read by Dagster at run time), or the explicit values."""
-    return [dg.EnvVar(name) for name in SECRET_VARIABLES] if credentials is None else credentials.values()
+def _secrets(credentials: Optional[Credentials], settings: Optional[Settings] = None) -> list[Any]:
+    """Each secret as a ``dg.EnvVar`` (read by Dagster at run time), or the explicit values. A
+    tenant's location (many tenants) takes its tenant id, and the variables its credentials are in,
+    from the tenants file."""
+    if credentials is not None:
+        return credentials.values()
+    secrets: list[Any] = [dg.EnvVar(name) for name in SECRET_VARIABLES]
+    tenant = settings.tenant_config() if settings is not None else None
+    if tenant is not None:
+        token = PARTNER_KEY_VARIABLE if tenant.partner else tenant.api_token_env
+        secrets[0:2] = [tenant.aurora_tenant_id, dg.EnvVar(token)]
+        if tenant.quickbase_user_token_env:
+            secrets[3] = dg.EnvVar(tenant.quickbase_user_token_env)
+        if tenant.quickbase_table_id_env:
+            secrets[4] = dg.EnvVar(tenant.quickbase_table_id_env)
+    return secrets
 
 
 def aurora_resource(settings: Settings, credentials: Optional[Credentials] = None, **fields: Any) -> AuroraResource:
-    """The Aurora resource; ``fields`` override any field (tests: ``per_page=5``)."""
-    tenant, token, *_ = _secrets(credentials)
+    """The Aurora resource; ``fields`` override any field (tests: ``per_page=5``). A ``partner: true``
+    tenant's goes through the partner application's temporary tokens."""
+    tenant, token, *_ = _secrets(credentials, settings)
+    config = settings.tenant_config()
+    partner = settings.aurora_partner_application_id if config is not None and config.partner else None
+    if config is not None and config.partner and not partner:
+        raise ValueError(f"tenant {config.name!r} is a partner tenant: set AURORA_PARTNER_APPLICATION_ID")
     return AuroraResource(**{"base_url": settings.aurora_base_url, "tenant_id": tenant, "api_token": token,
-                             "fetch_pricing": settings.fetch_pricing, **client_config(settings), **fields})
+                             "fetch_pricing": settings.fetch_pricing, "partner_application_id": partner,
+                             **client_config(settings), **fields})
 
 
 def quickbase_resource(
     settings: Settings, credentials: Optional[Credentials] = None, **fields: Any
 ) -> QuickbaseResource:
     """The Quickbase resource; ``fields`` override any field."""
-    *_, realm, user_token, table = _secrets(credentials)
+    *_, realm, user_token, table = _secrets(credentials, settings)
     return QuickbaseResource(**{
         "base_url": settings.quickbase_base_url, "realm_hostname": realm, "user_token": user_token,
         "table_id": table, "app_id": settings.quickbase_app_id,

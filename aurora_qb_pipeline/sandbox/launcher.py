@@ -21,6 +21,7 @@ from .aurora import create_app as create_aurora_app
 from .common import SandboxConfig, ServerThread
 from .quickbase import QuickbaseState
 from .quickbase import create_app as create_quickbase_app
+from .aurora.synthetic import generate_tenant
 from .synthetic import MODULE_CATALOGUE
 
 # One catalogue module is missing from the Quickbase choice list on purpose: designs using it
@@ -60,6 +61,17 @@ class Sandbox:
                if self.quickbase.opportunities_table_id else {}),
             "AURORA_QB_TIME_SCALE": repr(self.time_scale),
         }
+
+    def add_tenant(self, seed: int, projects: int, designs_per_project: float = 2.5,
+                   messy_fraction: float = 0.15) -> dict[str, str]:
+        """One more Aurora tenant (its own API key, rate-limited on its own like every key) and its own
+        designs table in the Quickbase app: ``{"tenant_id", "api_token", "table_id"}`` (many tenants)."""
+        tenant = generate_tenant(seed, projects, designs_per_project, messy_fraction)
+        self.aurora.add_tenant(tenant)
+        table = self.quickbase.add_design_table(str(self.quickbase.app_id),
+                                                [m for m in MODULE_CATALOGUE if m != MISSING_CHOICE],
+                                                name=f"Aurora Designs {tenant.tenant_id[:8]}")
+        return {"tenant_id": tenant.tenant_id, "api_token": tenant.token, "table_id": str(table.id)}
 
     def configure(self, **settings: Any) -> None:
         """Change latency/fault settings of both servers at once (e.g. fault_5xx_rate=0.2)."""

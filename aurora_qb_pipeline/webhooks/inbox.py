@@ -199,11 +199,14 @@ class Inbox:
             ))
             return Appended(int(result.inserted_primary_key[0]), duplicate=False)
 
-    def read(self, after_id: int, limit: int = 1000, sources: Optional[Iterable[str]] = None) -> list[InboxRow]:
-        """Rows after ``after_id``, oldest first."""
+    def read(self, after_id: int, limit: int = 1000, sources: Optional[Iterable[str]] = None,
+             tenant_id: Optional[str] = None) -> list[InboxRow]:
+        """Rows after ``after_id``, oldest first (``tenant_id``: only that Aurora tenant's, many tenants)."""
         query = sa.select(events).where(events.c.id > after_id).order_by(events.c.id).limit(limit)
         if sources is not None:
             query = query.where(events.c.source.in_(list(sources)))
+        if tenant_id is not None:
+            query = query.where(events.c.tenant_id == tenant_id)
         with self.engine.begin() as conn:
             return [InboxRow(**{k: row._mapping[k] for k in InboxRow.__dataclass_fields__}) for row in conn.execute(query)]
 

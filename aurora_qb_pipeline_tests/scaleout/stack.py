@@ -122,7 +122,8 @@ class Stack:
         return result
 
     def stop(self) -> None:
-        for name in ("daemon", "code-server"):  # the daemon first: it launches runs on the code server
+        # the daemon first: it launches runs on the code server(s)
+        for name in ("daemon", *(n for n in self.processes if n != "daemon")):
             process = self.processes.get(name)
             if process is not None:
                 stop_process_group(process, grace_s=15.0)
@@ -160,6 +161,50 @@ def _port_open(port: int) -> Optional[bool]:
     with contextlib.suppress(OSError), socket.create_connection(("127.0.0.1", port), timeout=0.5):
         return True
     return None
+
+
+def _start_code_server(stack: Stack, name: str, port: int, env: dict[str, str]) -> None:
+    """A gRPC code server as the compose file starts it, waited for until its health check passes."""
+    stack.start(name, _grpc_command(port), env)
+    wait_for(lambda: _port_open(port), 120, f"the gRPC code server {name} to listen", stack.logs)
+    check = compose()["services"]["code-server"]["healthcheck"]["test"][1:]
+    check[check.index("-p") + 1] = str(port)
+    health = subprocess.run([str(BIN / check[0]), *check[1:]], env=stack.daemon_env, capture_output=True,
+                            text=True, timeout=120)
+    assert health.returncode == 0, f"{check}: {health.stdout}{health.stderr}\n{stack.logs()}"
+
+
+@contextlib.contextmanager
+def running_tenant_stack(home: Path, pg_env: dict[str, str], sandbox_env: dict[str, str], duckdb_file: Path,
+                         tenants_file: Path, tenant_env: dict[str, dict[str, str]]):
+    """Many tenants: one gRPC code server per tenant (``AURORA_QB_TENANT=<name>`` and the tenant's own
+    variables each), the daemon, and a workspace with one code location per tenant
+    (``aurora-qb tenants workspace --grpc-host``). ``stack.workspace``; locations ``aurora_qb_pipeline__<name>``."""
+    from aurora_qb_pipeline.cli.tenants import workspace as tenants_workspace
+    from aurora_qb_pipeline.tenants import load_tenants
+
+    home.mkdir(parents=True, exist_ok=True)
+    ports = {name: free_port() for name in tenant_env}
+    (home / "dagster.yaml").write_text(yaml.safe_dump(instance_config(0)))
+    workspace = home / "workspace.yaml"
+    spec = tenants_workspace(load_tenants(tenants_file), "127.0.0.1")
+    for entry in spec["load_from"]:
+        server = entry["grpc_server"]
+        server["port"] = ports[server["location_name"].split("__", 1)[1]]
+    workspace.write_text(yaml.safe_dump(spec))
+    base_env = {k: os.environ[k] for k in BASE_VARIABLES if k in os.environ}
+    pipeline_env = {**sandbox_env, **pipeline_variables(), "AURORA_QB_DUCKDB": str(duckdb_file),
+                    "AURORA_QB_TENANTS_FILE": str(tenants_file)}
+    pipeline_env.pop("AURORA_QB_AUTOMATION", None)
+    stack = Stack(home, workspace, 0, base_env, pg_env, pipeline_env)
+    try:
+        for name, env in tenant_env.items():
+            _start_code_server(stack, f"code-server-{name}", ports[name],
+                               {**stack.code_env, **env, "AURORA_QB_TENANT": name})
+        stack.start("daemon", _daemon_command(workspace), stack.daemon_env)
+        yield stack
+    finally:
+        stack.stop()
 
 
 @contextlib.contextmanager

@@ -21,6 +21,7 @@ except ImportError:  # Python 3.10
 
 from aurora_qb_pipeline.defs.partitions import TRIGGER_TAG
 from aurora_qb_pipeline.settings import OPTIONAL_SECRET_VARIABLES, SECRET_VARIABLES, Settings
+from aurora_qb_pipeline.tenants import TENANT_TAG
 
 from .stack import BIN, DEPLOY, REPO_ROOT, compose
 
@@ -87,6 +88,14 @@ def test_the_production_instance_loads_on_postgres_with_its_docker_launcher(post
         assert counter.is_blocked(run("daily_reconcile"))  # one nightly reconcile at a time
         assert not counter.is_blocked(run("discovery"))  # the others still get slots
         assert not counter.is_blocked(dg.DagsterRun(job_name="aurora_quickbase_sync"))  # a manual run too
+
+        # many tenants: one tenant's backlog holds at most 2 slots, the other tenants keep theirs
+        def tenant_run(name):
+            return dg.DagsterRun(job_name="aurora_quickbase_sync", tags={TENANT_TAG: name})
+
+        counter = TagConcurrencyLimitsCounter(limits, [tenant_run("acme"), tenant_run("acme")])
+        assert counter.is_blocked(tenant_run("acme"))
+        assert not counter.is_blocked(tenant_run("globex"))
 
 
 def test_the_production_instance_follows_the_single_host_one():

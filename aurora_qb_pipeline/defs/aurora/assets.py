@@ -25,6 +25,7 @@ from .project_set import (
     teach_design_projects,
 )
 from ..partitions import known_projects
+from ..tenancy import names_of_asset
 from .raw_staging import note_deletions, project_fetcher, stage_pricing
 from .staging import (
     KEY_PREFIX,
@@ -45,7 +46,8 @@ def project_addresses(context: dg.AssetExecutionContext, aurora: AuroraResource,
     """Customer and site address of each Aurora project, state/region names resolved with ISO 3166-2."""
     with staging_failures():
         client, keys = aurora.client, context.partition_keys
-        fetch = project_fetcher(context, client, keys, len(known_projects(context.instance)))
+        known = known_projects(context.instance, names_of_asset(context).partitions)
+        fetch = project_fetcher(context, client, keys, len(known))
         table = addresses_rows(client, keys, fetch)
         note_deletions(context.log, duckdb, client, keys, table)
         yield from stage(context, duckdb, table)

@@ -19,7 +19,8 @@ import dagster as dg
 from dagster_duckdb import DuckDBResource
 from pydantic import Field
 
-from ..partitions import MAX_RUNTIME_TAG, TRIGGER_TAG, projects_partitions
+from ..partitions import MAX_RUNTIME_TAG, TRIGGER_TAG
+from ..tenancy import names_of_asset
 from ..resources import AuroraResource
 from ..retries import STEP_RETRY, staging_failures
 from .checks import duplicate_designs
@@ -72,10 +73,11 @@ def changed_projects(context: dg.AssetExecutionContext, config: ChangedProjectsC
     if not ids or not all(isinstance(pid, str) and pid.strip() for pid in ids):
         raise dg.Failure("run config project_ids must name at least one Aurora project, with no empty id",
                          allow_retries=False)
-    known = set(context.instance.get_dynamic_partitions(projects_partitions.name))
+    partitions = names_of_asset(context).partitions  # the tenant's set in a tenant's location
+    known = set(context.instance.get_dynamic_partitions(partitions))
     unknown = [pid for pid in ids if pid not in known]
     if unknown:  # the sensors add them first; a run launched by hand may not have
-        context.instance.add_dynamic_partitions(projects_partitions.name, unknown)
+        context.instance.add_dynamic_partitions(partitions, unknown)
     with staging_failures():
         staged = stage_projects(ids, aurora.client, duckdb, context.run.run_id, aurora.fetch_pricing, context.log)
     for design_id, old_project in staged.moved_designs:
@@ -105,9 +107,10 @@ def changed_projects(context: dg.AssetExecutionContext, config: ChangedProjectsC
 def partition_materializations(context: dg.AssetExecutionContext, staged: StagedProjects):
     """Problems to the log, then one materialization per staging table and project, each with
     that project's own counts."""
+    names = names_of_asset(context)
     for table in staged.tables:
         log_problems(context.log, table)
-        key = staging_key(table.name)
+        key = staging_key(table.name, names)
         for pid, counts in table.per_project(staged.project_ids).items():
             yield dg.AssetMaterialization(asset_key=key, partition=pid, metadata=counts)
 

@@ -27,7 +27,7 @@ def build_daily_reconcile_schedule(settings: Settings) -> dg.ScheduleDefinition:
         "holds and resends those missing or edited there (drift).",
     )
     def daily_reconcile_schedule(context: dg.ScheduleEvaluationContext):
-        order = known_projects(context.instance)
+        order = known_projects(context.instance, settings.names.partitions)
         if not order:
             return dg.SkipReason("no projects yet: the discovery sensor adds them")
         when = context.scheduled_execution_time or datetime.now(timezone.utc)

@@ -16,6 +16,7 @@ import dagster as dg
 from ..cursors import JsonCursor
 from ...clients import AuroraClient, NotFoundError, RateBudgetExhausted
 from ...settings import Settings
+from ...tenants import TenantNames
 from ...transform import parse_aurora_time
 from ..jobs import aurora_event_sync, aurora_quickbase_sync
 from ..partitions import (
@@ -128,14 +129,15 @@ def scan_design_requests(aurora: AuroraClient, cursor: DesignRequestCursor, tuni
     return result
 
 
-def synced_since(instance: dg.DagsterInstance, events: dict[str, str]) -> set[str]:
+def synced_since(instance: dg.DagsterInstance, events: dict[str, str], names: Optional[TenantNames] = None) -> set[str]:
     """Projects whose staging already ran after their design-request event (e.g. discovery
-    synced them, or an earlier tick did): a new run for them would fetch the same data again."""
+    synced them, or an earlier tick did): a new run for them would fetch the same data again.
+    ``names``: the tenant's location (many tenants)."""
     if not events:
         return set()
     earliest = min(parse_aurora_time(t) for t in events.values())
     records_filter = dg.AssetRecordsFilter(
-        asset_key=staging_key("design_summaries"), asset_partitions=list(events),
+        asset_key=staging_key("design_summaries", names), asset_partitions=list(events),
         after_timestamp=earliest.timestamp(),
     )
     return {record.partition_key for record in materialization_records(instance, records_filter)
@@ -143,12 +145,15 @@ def synced_since(instance: dg.DagsterInstance, events: dict[str, str]) -> set[st
             and record.timestamp > parse_aurora_time(events[record.partition_key]).timestamp()}
 
 
-def projects_in_flight(instance: dg.DagsterInstance, order: list[str]) -> set[str]:
+def projects_in_flight(instance: dg.DagsterInstance, order: list[str], names: Optional[TenantNames] = None) -> set[str]:
     """Projects covered by a sync run that is queued or running: a range run (by its range or
-    partition tag) or an event run (by the project ids of its run config)."""
+    partition tag) or an event run (by the project ids of its run config). ``names``: only the
+    tenant's runs (many tenants: every location's jobs have the same names)."""
+    tags = names.run_tags if names is not None and names.tenant else None
     position = {key: i for i, key in enumerate(order)}
     covered: set[str] = set()
-    records = instance.get_run_records(dg.RunsFilter(job_name=aurora_quickbase_sync.name, statuses=IN_FLIGHT))
+    records = instance.get_run_records(dg.RunsFilter(job_name=aurora_quickbase_sync.name, statuses=IN_FLIGHT,
+                                                     tags=tags))
     for record in records:
         tags = record.dagster_run.tags
         if tags.get(PARTITION_TAG):
@@ -156,7 +161,8 @@ def projects_in_flight(instance: dg.DagsterInstance, order: list[str]) -> set[st
         start, end = position.get(tags.get(RANGE_START, "")), position.get(tags.get(RANGE_END, ""))
         if start is not None and end is not None:
             covered.update(order[start : end + 1])
-    for record in instance.get_run_records(dg.RunsFilter(job_name=aurora_event_sync.name, statuses=IN_FLIGHT)):
+    for record in instance.get_run_records(dg.RunsFilter(job_name=aurora_event_sync.name, statuses=IN_FLIGHT,
+                                                         tags=tags)):
         covered.update(event_run_projects(record.dagster_run))
     return covered
 
@@ -203,13 +209,13 @@ def build_design_request_sensor(settings: Settings, tuning: SensorTuning = Senso
             context.log.info("The tenant answers the design-request list again; polling it as an accelerator.")
             cursor.list_absent_since = cursor.list_probed_at = None
         new, order, partition_requests = new_partitions_request(
-            context.instance, scan.seen_projects | set(scan.to_sync)
+            context.instance, scan.seen_projects | set(scan.to_sync), partitions=settings.names.partitions
         )
         wanted = {**cursor.deferred}
         for pid, stamp in scan.to_sync.items():
             wanted[pid] = max(wanted.get(pid, ""), stamp)
-        fresh = synced_since(context.instance, wanted)
-        busy = projects_in_flight(context.instance, order)
+        fresh = synced_since(context.instance, wanted, settings.names)
+        busy = projects_in_flight(context.instance, order, settings.names)
         # a project a queued or running run covers waits (kept in the cursor) for that run to end:
         # if the run staged it after the event, the next tick finds it synced; if not, it runs then
         cursor.deferred = {pid: stamp for pid, stamp in wanted.items() if pid not in fresh and pid in busy}
@@ -243,7 +249,7 @@ def build_project_discovery_sensor(settings: Settings, tuning: SensorTuning = Se
         "range run for the batch. Stops at the first page with nothing new.",
     )
     def project_discovery_sensor(context: dg.SensorEvaluationContext, aurora: AuroraResource):
-        known_order = known_projects(context.instance)
+        known_order = known_projects(context.instance, settings.names.partitions)
         known = set(known_order)
         found: list[str] = []
         pages = 0
@@ -260,7 +266,8 @@ def build_project_discovery_sensor(settings: Settings, tuning: SensorTuning = Se
         if not found:
             return dg.SkipReason(f"no new projects on {pages} page(s)")
         # oldest first, so partitions follow Aurora's creation order
-        new, order, partition_requests = new_partitions_request(context.instance, found[::-1], known_order)
+        new, order, partition_requests = new_partitions_request(context.instance, found[::-1], known_order,
+                                                                settings.names.partitions)
         runs = range_run_requests(order, new, "discovery", new[0], max_ranges=1,
                                   max_runtime_s=settings.run_max_runtime_s)
         context.log.info(f"discovered {len(new)} project(s)")

@@ -14,6 +14,7 @@ import dagster as dg
 from dagster_duckdb import DuckDBResource
 
 from ..partitions import known_projects
+from ..tenancy import names_of_asset
 from ..resources import AuroraResource
 
 AURORA_SOURCE_KEY = dg.AssetKey(["aurora", "tenant"])
@@ -25,7 +26,7 @@ def aurora_tenant(context, aurora: AuroraResource, duckdb: DuckDBResource):
     the run's worker record, which run monitoring needs for every run; see ``defs/run_worker.py``.)"""
     client = aurora.client
     page = next(client.pages("projects"))
-    known = set(known_projects(context.instance))
+    known = set(known_projects(context.instance, names_of_asset(context).partitions))
     newest = page.items[0] if page.items else {}
     metadata = {
         "newest_project_id": str(newest.get("id") or ""),
@@ -37,7 +38,7 @@ def aurora_tenant(context, aurora: AuroraResource, duckdb: DuckDBResource):
     }
     if page.last:
         metadata["project_count"] = len(page.items)
-    yield dg.ObserveResult(asset_key=AURORA_SOURCE_KEY, metadata=metadata,
+    yield dg.ObserveResult(metadata=metadata,  # its one asset: the tenant's key in a tenant's location
                            data_version=dg.DataVersion(str(newest.get("id") or "empty")))
 
 

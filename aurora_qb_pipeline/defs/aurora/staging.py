@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import warnings
 from dataclasses import dataclass, field
-from typing import Any, Callable, Iterator, Sequence
+from typing import Any, Callable, Iterator, Optional, Sequence
 
 import dagster as dg
 import pandas as pd
@@ -28,6 +28,8 @@ from ...store import ensure_staging_table, replace_quarantine
 from ...validation import note_text
 from ..partitions import projects_partitions
 from ..retries import STEP_RETRY, TRANSIENT_ERRORS
+from ..tenancy import tenant_key
+from ...tenants import TenantNames
 
 with warnings.catch_warnings():  # the function is marked beta
     warnings.simplefilter("ignore")
@@ -53,8 +55,10 @@ STAGING_ASSET_ARGS: dict[str, Any] = dict(
 )
 
 
-def staging_key(name: str) -> dg.AssetKey:
-    return dg.AssetKey([KEY_PREFIX, name])
+def staging_key(name: str, names: Optional[TenantNames] = None) -> dg.AssetKey:
+    """A staging asset's key (in ``names``' location when given: many tenants)."""
+    key = dg.AssetKey([KEY_PREFIX, name])
+    return tenant_key(key, names) if names is not None else key
 
 
 @dataclass
@@ -155,9 +159,10 @@ def stage(context: dg.AssetExecutionContext, duckdb: DuckDBResource, table, outp
     if table.raw_kind:  # Aurora's answers as JSON next to the typed rows (raw_payloads.py)
         replace_raw(duckdb, table.raw_kind, keys, table.raw)
     log_problems(context.log, table)
-    add_partition_metadata(context, staging_key(table.name), table.per_project(keys))
+    key = context.asset_key_for_output(output_name)  # the tenant's key in a tenant's location
+    add_partition_metadata(context, key, table.per_project(keys))
     yield dg.Output(table.valid, output_name=output_name)
-    yield dg.AssetCheckResult(asset_key=staging_key(table.name), check_name="quarantine_rate", passed=table.passed,
+    yield dg.AssetCheckResult(asset_key=key, check_name="quarantine_rate", passed=table.passed,
                               metadata=check_metadata(table, keys))
 
 

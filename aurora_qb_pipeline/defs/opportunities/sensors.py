@@ -106,7 +106,8 @@ def build_opportunities_sensor(settings: Settings) -> dg.SensorDefinition:
             linked |= {o.get("project_id") for o in read_opportunities(opps, fields, record_ids=sync_now)
                        if o.get("project_id")}
             if linked:
-                _, order, partition_requests = new_partitions_request(context.instance, sorted(linked))
+                _, order, partition_requests = new_partitions_request(context.instance, sorted(linked),
+                                                                     partitions=settings.names.partitions)
                 runs += [r.with_replaced_attrs(job_name=aurora_quickbase_sync.name) for r in
                          range_run_requests(order, sorted(linked), "opportunity_button", str(cursor.request_id), 10)]
         summary = (f"{len(found)} ready opportunit(ies) changed, {len(unchanged)} unchanged since an error; "

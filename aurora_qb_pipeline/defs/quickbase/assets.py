@@ -25,6 +25,7 @@ from ..aurora.staging import DUCKDB_POOL, OWNERS, staging_key
 from ..partitions import DAILY_RECONCILE_TRIGGER, TRIGGER_TAG
 from ..resources import QuickbaseResource
 from .lineage import column_lineage
+from ..tenancy import names_of_asset
 from ..retries import deterministic_failures
 
 EXPORT_GROUP = "quickbase"
@@ -133,7 +134,7 @@ def designs_export(
         "preview": dg.MetadataValue.md(figures["preview"]),
         "reconcile": reconciling,
         "reconcile_reason": (why or "run config") if reconciling else "",
-        "dagster/column_lineage": column_lineage(mapping),
+        "dagster/column_lineage": column_lineage(mapping, names=names_of_asset(context)),
     }
     if deletions is not None:
         metadata.update(deletions.as_metadata())

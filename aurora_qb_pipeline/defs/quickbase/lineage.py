@@ -13,6 +13,7 @@ import dagster as dg
 
 from ...mapping import ResolvedMapping, field_lineage
 from ...schemas import EXPORT_CONTRACT
+from ...tenants import TenantNames
 from ..aurora.staging import staging_key
 
 
@@ -23,16 +24,19 @@ def source_of(column: str) -> Optional[tuple[dg.AssetKey, str]]:
 
 
 def column_lineage(
-    mapping: ResolvedMapping, source: Optional[Callable[[str], Optional[tuple[dg.AssetKey, str]]]] = None
+    mapping: ResolvedMapping, source: Optional[Callable[[str], Optional[tuple[dg.AssetKey, str]]]] = None,
+    names: Optional[TenantNames] = None,
 ) -> dg.TableColumnLineage:
     """Quickbase field (its label) <- the staged column(s) it is filled from, for a resolved
     mapping. By default from :func:`...mapping.field_lineage`: a staged column, or for a custom
     mapping the staging asset that keeps the raw answer and the Aurora path in it. ``source`` says
-    where a mapping source comes from instead (fields it gives None for are left out)."""
+    where a mapping source comes from instead (fields it gives None for are left out). ``names``: the
+    tenant's location (its keys), many tenants."""
     deps: dict[str, list[dg.TableColumnDep]] = {}
     if source is None:
         for label, sources in field_lineage(mapping).items():
-            deps[label] = [dg.TableColumnDep(asset_key=staging_key(s.asset), column_name=s.column) for s in sources]
+            deps[label] = [dg.TableColumnDep(asset_key=staging_key(s.asset, names), column_name=s.column)
+                           for s in sources]
         return dg.TableColumnLineage(deps_by_column=deps)
     for target in mapping.targets:
         origin = source(target.source)

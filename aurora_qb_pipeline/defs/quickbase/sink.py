@@ -23,7 +23,6 @@ def quickbase_designs_table(quickbase: QuickbaseResource, duckdb: DuckDBResource
     run's worker record, which run monitoring needs for every run; see ``defs/run_worker.py``.)"""
     count, modified = quickbase.client.table_summary()
     yield dg.ObserveResult(
-        asset_key=QUICKBASE_SINK_KEY,
         metadata={"record_count": count, "last_modified": modified or ""},
         data_version=dg.DataVersion(f"{count}:{modified or ''}"),
     )

@@ -20,6 +20,7 @@ import dagster as dg
 
 from ..cursors import JsonCursor
 from ...settings import Settings
+from ...tenants import TenantNames
 from ...webhooks.resolve import EventResolver, PollingTuning, PollResult, poll_design_requests
 from ...webhooks.triggers import TriggerRules, load_trigger_rules
 from ..aurora.sensors import projects_in_flight, sensor_status
@@ -60,12 +61,13 @@ class WebhookCursor(JsonCursor):
 
 
 
-def synced_after(instance: dg.DagsterInstance, events: dict[str, float]) -> set[str]:
+def synced_after(instance: dg.DagsterInstance, events: dict[str, float], names: Optional[TenantNames] = None) -> set[str]:
     """Projects whose staging was done by a run that started after their newest event: that run
-    fetched from Aurora after the change, so another sync would fetch the same data."""
+    fetched from Aurora after the change, so another sync would fetch the same data. ``names``: the
+    tenant's location (many tenants)."""
     if not events:
         return set()
-    records_filter = dg.AssetRecordsFilter(asset_key=staging_key("designs"), asset_partitions=list(events),
+    records_filter = dg.AssetRecordsFilter(asset_key=staging_key("designs", names), asset_partitions=list(events),
                                            after_timestamp=min(events.values()))
     starts: dict[str, Optional[float]] = {}
     done: set[str] = set()
@@ -115,7 +117,10 @@ def build_webhook_sensor(settings: Settings, tuning: WebhookTuning = WebhookTuni
         cursor = WebhookCursor.parse(context.cursor)
         inbox = webhook_inbox.inbox
         deadline = time.monotonic() + tuning.tick_budget_s
-        rows = inbox.read(cursor.last_id, tuning.max_events_per_tick)
+        # many tenants: the receiver serves them all; each tenant's sensor reads only its own events
+        # (a partner subscription's deliveries carry tenant_id; README "Many tenants")
+        rows = inbox.read(cursor.last_id, tuning.max_events_per_tick,
+                          tenant_id=aurora.tenant_id if settings.tenant else None)
         resolver = EventResolver(aurora.client, inbox, rules, deadline, tuning.polling, settings.time_scale)
         resolved = resolver.handle(rows, cursor.last_id)
         polled = PollResult()
@@ -125,14 +130,15 @@ def build_webhook_sensor(settings: Settings, tuning: WebhookTuning = WebhookTuni
         for source in (resolved.to_sync, polled.to_sync):
             for project, when in source.items():
                 wanted[project] = max(wanted.get(project, 0.0), when)
-        new, order, partition_requests = new_partitions_request(context.instance, sorted(wanted, key=wanted.get))
-        fresh = synced_after(context.instance, wanted)
-        busy = projects_in_flight(context.instance, order)
+        new, order, partition_requests = new_partitions_request(context.instance, sorted(wanted, key=wanted.get),
+                                                                partitions=settings.names.partitions)
+        fresh = synced_after(context.instance, wanted, settings.names)
+        busy = projects_in_flight(context.instance, order, settings.names)
         cursor.deferred = {p: t for p, t in wanted.items() if p not in fresh and p in busy}
         to_sync = {p: t for p, t in wanted.items() if p not in fresh and p not in busy}
         runs = sync_run_requests(to_sync, settings.run_max_runtime_s(len(to_sync)) if to_sync else None)
 
-        inbox.mark_read(SENSOR_NAME, resolved.last_id)
+        inbox.mark_read(f"{SENSOR_NAME}__{settings.tenant}" if settings.tenant else SENSOR_NAME, resolved.last_id)
         if cursor.ticks % 100 == 0:
             inbox.purge(time.time() - tuning.retention_s)
         cursor.last_id, cursor.ticks = resolved.last_id, cursor.ticks + 1

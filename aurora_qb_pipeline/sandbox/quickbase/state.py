@@ -107,17 +107,7 @@ class QuickbaseState(SandboxState):
         :mod:`.opportunities`)."""
         state = cls(config, seed=seed)
         app = state.add_app("Aurora Solar Sync", "Designs synced from Aurora Solar.")
-        table = state.add_table(
-            app.id, DESIGN_TABLE_NAME, single_record_name="Design", plural_record_name="Designs"
-        )
-        for fid, label, field_type in DESIGN_FIELDS:
-            state.add_field(table.id, label, field_type, fid=fid)
-        state.update_field(
-            table.id,
-            MODULE_MODEL_FIELD,
-            properties={"choices": list(module_choices), "allowNewChoices": False},
-        )
-        state.update_field(table.id, DESIGN_ID_FIELD, unique=True, required=True)
+        table = state.add_design_table(app.id, module_choices)
         state.app_id, state.table_id = app.id, table.id
         state.token = state.add_token([app.id])
         if opportunities:
@@ -131,6 +121,16 @@ class QuickbaseState(SandboxState):
                     state.update_field(table.id, added.id, properties={"choices": SYNC_STATUS_CHOICES,
                                                                        "allowNewChoices": False})
         return state
+
+    def add_design_table(self, app_id: str, module_choices: list[str], name: str = DESIGN_TABLE_NAME) -> QbTable:
+        """An "Aurora Designs" table in ``app_id`` (one more per Aurora tenant a realm serves)."""
+        table = self.add_table(app_id, name, single_record_name="Design", plural_record_name="Designs")
+        for fid, label, field_type in DESIGN_FIELDS:
+            self.add_field(table.id, label, field_type, fid=fid)
+        self.update_field(table.id, MODULE_MODEL_FIELD,
+                          properties={"choices": list(module_choices), "allowNewChoices": False})
+        self.update_field(table.id, DESIGN_ID_FIELD, unique=True, required=True)
+        return table
 
     # -- settings ------------------------------------------------------------------------------
 
