@@ -17,7 +17,6 @@ from aurora_qb_pipeline.defs.aurora.changed import (
 from aurora_qb_pipeline.defs.aurora.project_set import fetch_projects, write_projects
 from aurora_qb_pipeline.defs.aurora.staging import staging_key
 from aurora_qb_pipeline.defs.partitions import known_projects
-from aurora_qb_pipeline.defs.quickbase.assets import EXPORT_KEY
 
 from .conftest import export_metadata, exportable
 

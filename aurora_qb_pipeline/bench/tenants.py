@@ -131,7 +131,6 @@ def run_tenants_mode(args: argparse.Namespace, workdir: Path) -> dict[str, Any]:
 
 def worker(job_path: str) -> int:
     """One tenant's first sync in this process, as its code location's daemon tick and run would."""
-    import dagster as dg
 
     from ..definitions import build_definitions
     from ..defs.quickbase.assets import EXPORT_KEY
