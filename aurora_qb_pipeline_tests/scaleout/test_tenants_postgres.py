@@ -23,6 +23,7 @@ import yaml
 from aurora_qb_pipeline.clients import AuroraClient
 from aurora_qb_pipeline.defs.partitions import RANGE_END, RANGE_START, TRIGGER_TAG, known_projects
 from aurora_qb_pipeline.sandbox.launcher import MISSING_CHOICE, start_sandbox
+from aurora_qb_pipeline.settings import Settings
 from aurora_qb_pipeline.tenants import TENANT_TAG, TenantNames
 
 from .stack import BIN, running_tenant_stack, wait_for
@@ -59,8 +60,11 @@ def tenants_deployment(postgres, tmp_path_factory):
                 wait_for(lambda: True if required <= set(instance.get_daemon_heartbeats()) else None, 120,
                          "the daemon's heartbeats", stack.logs)
                 for name, tenant in added.items():  # as each tenant's discovery sensor would
+                    # on the tenant's own budget (the deployment's Postgres bucket, scaled window): a
+                    # client on a private one made the request no run's budget counted, a 429 later
+                    settings = Settings.from_env({**stack.code_env, **tenant_env[name], "AURORA_QB_TENANT": name})
                     client = AuroraClient(base_url=sandbox.aurora_url, tenant_id=tenant["tenant_id"],
-                                          api_token=tenant["api_token"])
+                                          api_token=tenant["api_token"], options=settings.client_options())
                     try:
                         ids = [p["id"] for p in client.iter_projects()]
                     finally:
