@@ -57,3 +57,33 @@ def test_a_request_on_a_private_budget_costs_the_run_a_429(tmp_path):
     above would see a leak. A client on a process-private budget (no shared location) is such a leak."""
     statuses, stats = _tool_then_run_burst(tmp_path, lambda settings: ClientOptions.for_time_scale(SCALE))
     assert statuses.count(429) >= 1 and stats["rate_limited_429"] >= 1, (statuses, stats)
+
+
+def test_a_partner_applications_own_key_has_one_budget_for_all_its_tenants(tmp_path):
+    """A partner application's key exchanges tokens and manages webhooks for every tenant it serves;
+    Aurora counts those requests against the application key, so they share one budget whichever
+    tenant's client sends them (they were counted in each tenant's budget: two tenants' clients
+    could send 2 x 90 a window on the one key)."""
+    from aurora_qb_pipeline.clients.partner import PartnerAuroraClient
+
+    with start_sandbox(projects=1, designs_per_project=1, seed=17, time_scale=SCALE) as sandbox:
+        second = sandbox.add_tenant(seed=18, projects=1)
+        tenants = [sandbox.aurora.primary.tenant_id, second["tenant_id"]]
+        app = sandbox.aurora.create_partner_application("Budget", tenant_ids=tenants)
+        settings = Settings.from_env({**sandbox.env(), "AURORA_QB_RATE_LIMIT_DB": str(tmp_path / "limits.sqlite"),
+                                      "DAGSTER_HOME": str(tmp_path)})
+        clients = [PartnerAuroraClient(base_url=sandbox.aurora_url, application_id=app["application_id"],
+                                       application_key=app["application_key"], tenant_id=tenant,
+                                       options=settings.client_options()) for tenant in tenants]
+        try:
+            calls = 50  # per tenant's client: 100 on the application key, more than its 90 a window
+            for client in clients:
+                assert client.list_webhooks() == []
+            clients[0].map_concurrently(lambda i: clients[i % 2].list_webhooks(), range(2 * (calls - 1)))
+            waited = sum(c.stats["throttle_wait_s"] for c in clients)
+        finally:
+            for client in clients:
+                client.close()
+        statuses = [e.status for e in sandbox.aurora.log.entries() if "/partner_applications/" in e.path]
+    assert len(statuses) == 2 * calls and 429 not in statuses, statuses
+    assert waited >= 0.5 * AURORA_RATE_LIMIT.scaled(SCALE).window_s
