@@ -370,6 +370,9 @@ class ApiSession:
         if status in RETRYABLE_STATUSES:
             if status == 429:
                 self.stats.add(rate_limited=1)
+                if (budget or self._rate_limit) is not None:  # the budget admitted it, the service did not
+                    log.warning("%s answered 429 to %s %s although the rate budget admitted it: another user "
+                                "of the key, or a client not on the shared budget", self.service, method, shown_path)
             elif status >= 500:
                 self.stats.add(server_errors=1)
             retry_after = parse_retry_after(resp.headers.get("Retry-After"))
