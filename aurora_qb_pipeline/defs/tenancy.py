@@ -92,8 +92,12 @@ def _retarget(item: Any, renames: dict[dg.AssetKey, dg.AssetKey], partitions: dg
 
 
 def _with_run_tags(job: dg.JobDefinition, tags: dict[str, str]) -> dg.JobDefinition:
-    # JobDefinition._copy keeps everything else of the job (resources, executor, hooks, config)
-    return job._copy(run_tags={**job.run_tags, **tags})  # noqa: SLF001 - dagster is pinned exactly
+    # JobDefinition._copy keeps everything else of the job (resources, executor, hooks, config). The tags
+    # go where the job keeps its run tags: its ``tags`` unless it has separate ``run_tags`` (the UI's
+    # launch reads ``tags``, the daemon ``run_tags``; without separate run tags both are ``tags``).
+    if job.has_separately_defined_run_tags:
+        return job._copy(run_tags={**job.run_tags, **tags})  # noqa: SLF001 - dagster is pinned exactly
+    return job._copy(tags={**job.tags, **tags})  # noqa: SLF001
 
 
 def _rename_selection(selection: dg.AssetSelection, renames: dict[dg.AssetKey, dg.AssetKey]) -> dg.AssetSelection:
