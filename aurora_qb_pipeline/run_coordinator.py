@@ -56,9 +56,14 @@ def tenant_of_location(location_name: Optional[str]) -> Optional[str]:
     return match.group(1) if match else None
 
 
+def _tenant_name(value: Optional[str]) -> Optional[str]:
+    return value if value and re.match(NAME_PATTERN, value) else None
+
+
 def tenant_of_keys(keys: Iterable[dg.AssetKey]) -> Optional[str]:
-    """The one tenant every key belongs to (None for single-tenant keys, or keys of several tenants)."""
-    tenants = {TenantNames.of_key_path(key.path).tenant for key in keys}
+    """The one tenant every key belongs to (None for single-tenant keys, or keys of several tenants):
+    every asset of the pipeline has a two-part key, a tenant's has the tenant's name in front."""
+    tenants = {_tenant_name(key.path[0]) if len(key.path) > 2 else None for key in keys}
     return tenants.pop() if len(tenants) == 1 else None
 
 
@@ -66,7 +71,7 @@ def tenant_tags(tags: Mapping[str, str], location_name: Optional[str] = None,
                 asset_keys: Iterable[dg.AssetKey] = ()) -> dict[str, str]:
     """The tags a run with ``tags``, from ``location_name``, over ``asset_keys`` must carry besides
     its own (an empty dict when it has them all already)."""
-    tenant = tenant_of_location(location_name) or tags.get(TENANT_TAG) or tenant_of_keys(asset_keys)
+    tenant = tenant_of_location(location_name) or _tenant_name(tags.get(TENANT_TAG)) or tenant_of_keys(asset_keys)
     names = TenantNames(tenant)
     wanted = dict(names.run_tags)
     trigger = tags.get(TRIGGER_TAG)

@@ -68,6 +68,8 @@ def test_the_tenant_tags_of_a_run_whatever_launched_it():
     assert tenant_tags({TRIGGER_TAG: "webhooks", TENANT_TAG: "acme"}, "mine") == {TENANT_TRIGGER_TAG: "webhooks__acme"}
     assert tenant_tags({}, "mine", [acme, dg.AssetKey(["acme", "quickbase", "designs_export"])]) == {TENANT_TAG: "acme"}
     assert tenant_tags({}, "mine", [acme, dg.AssetKey(["globex", "aurora", "designs"])]) == {}
+    # a value that is no tenant name (set by hand, a foreign asset) never stops a run from being submitted
+    assert tenant_tags({TENANT_TAG: "Not A Name"}, "mine", [dg.AssetKey(["Foo Bar", "x", "y"])]) == {}
     # the nightly reconcile runs one at a time per tenant; a run already tagged needs nothing more
     reconcile = tenant_tags({TRIGGER_TAG: "daily_reconcile"}, "aurora_qb_pipeline__globex")
     assert reconcile == {TENANT_TAG: "globex", TENANT_TRIGGER_TAG: "daily_reconcile__globex",
