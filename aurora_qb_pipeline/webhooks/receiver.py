@@ -192,7 +192,14 @@ def app_from_environment() -> Starlette:
     settings = Settings.from_env()
     routes: list[BaseRoute] = list(routes_from_environment(settings, secret.get_secret_value()))
     table = opportunities_table_from_env()
-    if table:  # the opportunity buttons (issue 14): signed per record and action, not by the shared secret
+    tenants = settings.tenants()
+    if tenants is not None:  # many tenants: each tenant's buttons under /tenants/<name>, its own store
+        from ..settings import environment
+        from ..tenant_apps import button_routes_for_tenants
+
+        routes += button_routes_for_tenants(tenants, environment(), settings.inbox_database_url,
+                                            [secret.get_secret_value()])
+    elif table:  # the opportunity buttons (issue 14): signed per record and action, not by the shared secret
         from ..opportunities.buttons import button_routes
         from ..opportunities.store import OpportunityStore
 
