@@ -13,6 +13,7 @@ import yaml
 from aurora_qb_pipeline.definitions import build_definitions
 from aurora_qb_pipeline.defs.opportunities.sensors import SENSOR_NAME
 from aurora_qb_pipeline.defs.resources import build_resources
+from aurora_qb_pipeline.defs.webhooks.sensors import SENSOR_NAME as WEBHOOK_SENSOR
 from aurora_qb_pipeline.opportunities.buttons import button_url, sign
 from aurora_qb_pipeline.opportunities.store import OpportunityStore
 from aurora_qb_pipeline.opportunities.sync import STATUS_REQUESTED
@@ -119,6 +120,15 @@ def test_each_tenant_creates_projects_for_its_own_opportunities_only(tenants, sa
             "acme": acme.tenant_id, "globex": globex.tenant_id}
         due = {r.id for r in inbox.due_design_requests(time.time() + 10**9, 100, acme.tenant_id)}
         assert due == {requests_made["acme"]}
+        # acme's webhook sensor polls its own request with its own key; globex's is left to globex
+        # (acme's key would get a 404 for it, which would end its follow-up)
+        tick(acme.defs, acme.instance, WEBHOOK_SENSOR)
+        tracked = inbox.tracked_design_requests(requests_made.values())
+        assert tracked[requests_made["acme"]].checks == 1
+        assert tracked[requests_made["globex"]].checks == 0 and not tracked[requests_made["globex"]].final
+        tick(globex.defs, globex.instance, WEBHOOK_SENSOR)
+        tracked = inbox.tracked_design_requests(requests_made.values())
+        assert tracked[requests_made["globex"]].checks == 1 and tracked[requests_made["globex"]].last_error is None
     finally:
         inbox.close()
 
