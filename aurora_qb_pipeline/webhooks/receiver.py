@@ -21,7 +21,8 @@ Other endpoints that need the same secret (issue 12's events) are added with
 ``create_receiver_app(..., routes=[Route(path, authenticated(endpoint))])``. The opportunity
 buttons (issue 14, ``opportunities/buttons.py``) are added the same way but not wrapped: their
 URLs are readable by every Quickbase user, so each carries a signature valid for one record and
-one action instead of the secret.
+one action instead of the secret. With a tenants file (many tenants) the receiver serves one set of
+buttons per tenant, under ``/tenants/<name>``, each queuing into that tenant's store.
 """
 
 from __future__ import annotations
