@@ -96,3 +96,33 @@ def test_signatures_and_image_links_name_the_tenant():
     assert acme.verify(token).tenant == "acme"
     plain = FileLinks(secret, "https://hooks.example.com")
     assert plain.verify(plain.url(ref).split("/quickbase/files/")[1].split("/")[0]).tenant is None
+
+
+def test_the_receiver_serves_each_tenants_buttons_from_the_environment(tmp_path, monkeypatch):
+    """``aurora-qb webhooks serve``'s app (built from the environment) with a tenants file: one set of
+    buttons per tenant whose opportunities table is set, each queuing into that tenant's store."""
+    import requests
+
+    from aurora_qb_pipeline.opportunities.buttons import button_url
+    from aurora_qb_pipeline.opportunities.store import OpportunityStore
+    from aurora_qb_pipeline.webhooks.receiver import ReceiverThread, app_from_environment
+
+    path = tmp_path / "tenants.yaml"
+    path.write_text(yaml.safe_dump(TENANTS))
+    secret, inbox_url = "r" * 32, f"sqlite:///{tmp_path / 'inbox.sqlite'}"
+    for name, value in {"AURORA_QB_WEBHOOK_SECRET": secret, "AURORA_QB_TENANTS_FILE": str(path),
+                        "AURORA_QB_INBOX_URL": inbox_url, "QB_OPPS_ACME": "tbl-acme"}.items():
+        monkeypatch.setenv(name, value)
+    monkeypatch.delenv("QB_OPPORTUNITIES_TABLE_ID", raising=False)  # globex's table: not set, no buttons
+    with ReceiverThread(app_from_environment()) as receiver:
+        good = button_url(receiver.url, "7", "sync", sign(secret, "tbl-acme", "7", "sync", "acme"), "acme")
+        assert requests.get(good, timeout=10).status_code == 200
+        at_globex = good.replace("/tenants/acme/", "/tenants/globex/")
+        assert requests.get(at_globex, timeout=10).status_code == 404
+    stores = {name: OpportunityStore(inbox_url, tenant=name) for name in ("acme", "globex")}
+    try:
+        assert [(q.record_id, q.action) for q in stores["acme"].queued(0)] == [("7", "sync")]
+        assert stores["globex"].queued(0) == []
+    finally:
+        for store in stores.values():
+            store.close()
