@@ -64,7 +64,10 @@ def routes_from_environment(settings, webhook_secret: str) -> list[Route]:
 
     def client_of(tenant: Optional[str]) -> QuickbaseAppClient:
         """The download client of ``tenant`` (its own Quickbase token if the tenants file names one)."""
-        config = tenants.get(tenant) if tenants is not None and tenant is not None else None
+        try:
+            config = tenants.get(tenant) if tenants is not None and tenant is not None else None
+        except KeyError:  # a tenant since removed from the file: its links get the default client
+            config = None
         token = credentials.quickbase_user_token
         if config is not None and config.quickbase_user_token_env:
             token = environment().get(config.quickbase_user_token_env) or token
