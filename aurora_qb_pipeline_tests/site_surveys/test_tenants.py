@@ -14,8 +14,7 @@ from aurora_qb_pipeline.defs.resources import build_resources
 from aurora_qb_pipeline.sandbox.launcher import MISSING_CHOICE
 from aurora_qb_pipeline.sandbox.aurora.synthetic import MODULE_CATALOGUE
 from aurora_qb_pipeline.settings import Credentials, Settings
-from aurora_qb_pipeline.site_surveys.file_links import FileLinks
-from aurora_qb_pipeline.site_surveys.receiver_routes import file_routes
+from aurora_qb_pipeline.site_surveys.receiver_routes import routes_from_environment
 from aurora_qb_pipeline.site_surveys.subscribe import subscribe_site_surveys
 from aurora_qb_pipeline.site_surveys.tables import ensure_tables, load_spec
 from aurora_qb_pipeline.webhooks.inbox import Inbox
@@ -46,7 +45,7 @@ class TenantSurveys(SurveyApp):
 
 
 @pytest.fixture
-def tenants(survey_sandbox, instance, tmp_path):
+def tenants(survey_sandbox, instance, tmp_path, monkeypatch):
     sandbox = survey_sandbox
     made = {name: sandbox.add_tenant(seed=seed, projects=2) for name, seed in zip(NAMES, (501, 502))}
     app = sandbox.aurora.create_partner_application("Quickbase Site Surveys", SURVEY_SCOPES,
@@ -74,9 +73,13 @@ def tenants(survey_sandbox, instance, tmp_path):
     clients = {name: QuickbaseAppClient(base_url=sandbox.quickbase_url, realm_hostname=qb_state.realm,
                                         user_token=token, app_id=app_id, table_id=table, options=options)
                for name, (app_id, token, table) in quickbase.items()}
-    # the receiver serves each tenant's image links with that tenant's token (as routes_from_environment)
-    receiver.app = create_receiver_app(inbox, [SECRET], file_routes(
-        FileLinks(SECRET, receiver.url), lambda: clients["acme"], lambda tenant: clients[tenant]))
+    # the receiver as `aurora-qb webhooks serve` builds it from its environment: each tenant's image
+    # links downloaded with that tenant's Quickbase token
+    served = {**env, "AURORA_QB_TENANTS_FILE": str(path), "AURORA_QB_WEBHOOK_PUBLIC_URL": receiver.url,
+              "QB_USER_TOKEN_GLOBEX": globex_token}
+    for name, value in served.items():
+        monkeypatch.setenv(name, value)
+    receiver.app = create_receiver_app(inbox, [SECRET], routes_from_environment(Settings.from_env(), SECRET))
     receiver.start()
     partner = PartnerAuroraClient(base_url=sandbox.aurora_url, application_id=app["application_id"],
                                   application_key=app["application_key"], tenant_id=made["acme"]["tenant_id"],
