@@ -24,7 +24,10 @@ class ClientOptions:
     """How a client talks to its service: timeouts, retries, the shared rate budget, concurrency.
 
     ``time_scale`` shrinks the service's rate window (the sandbox and the benchmark run faster
-    than real time); 1 in production."""
+    than real time); 1 in production. ``rate_limit_db`` None keeps the rate budget in this process
+    alone: right for a test or a script that is the key's only user, wrong for anything beside a
+    deployment, whose other processes would never count its requests. A deployment's clients take
+    ``Settings.client_options()`` (the resources do), which names the shared bucket."""
 
     timeout_s: float = 30.0
     retry: RetrySettings = field(default_factory=RetrySettings)

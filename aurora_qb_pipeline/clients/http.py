@@ -196,11 +196,8 @@ class ApiSession:
         self._credential = credential
         self._refused: Optional[AuthenticationError] = None  # once refused, the credential is not sent again
         self._rate_limit = self.rate_limit = rate_limit
-        self._limiter: Optional[Limiter] = None  # made on first use, closed by close()
+        self._limiters: dict[str, Limiter] = {}  # by bucket key, made on first use, closed by close()
         self._limiter_lock = threading.Lock()
-        self._limiter_name = rate_limit.bucket_key if rate_limit else ""
-        # poll a few times per request slot, never slower than 4 times a second
-        self._poll_s = min(rate_limit.window_s / rate_limit.limit / 3, 0.25) if rate_limit else 0.0
         self._session = requests.Session()
         adapter = requests.adapters.HTTPAdapter(pool_connections=pool_size, pool_maxsize=pool_size, max_retries=0)
         self._session.mount("http://", adapter)
@@ -211,16 +208,18 @@ class ApiSession:
     def close(self) -> None:
         self._session.close()
         with self._limiter_lock:  # a Postgres bucket holds connections, SQLite a file handle
-            limiter, self._limiter = self._limiter, None
-        if limiter is not None:
+            limiters, self._limiters = list(self._limiters.values()), {}
+        for limiter in limiters:
             limiter.close()
 
-    def _shared_limiter(self) -> Limiter:
-        if self._limiter is None:
+    def _shared_limiter(self, budget: RateLimitSettings) -> Limiter:
+        limiter = self._limiters.get(budget.bucket_key)
+        if limiter is None:
             with self._limiter_lock:
-                if self._limiter is None:
-                    self._limiter = build_limiter(self._rate_limit)
-        return self._limiter
+                limiter = self._limiters.get(budget.bucket_key)
+                if limiter is None:
+                    limiter = self._limiters[budget.bucket_key] = build_limiter(budget)
+        return limiter
 
     def redact(self, text: str) -> str:
         return self.redactor.redact(text)
@@ -240,6 +239,7 @@ class ApiSession:
         raw: bool = False,
         optional_feature: bool = False,
         max_bytes: Optional[int] = None,
+        budget: Optional[RateLimitSettings] = None,
     ) -> tuple[int, Any]:
         """Send one logical request (retried as needed); returns (status, parsed JSON body).
 
@@ -251,7 +251,9 @@ class ApiSession:
         an ok answer's body is returned as bytes, unparsed (file downloads). ``optional_feature``: a
         403 raises :class:`NotProvisionedError` and leaves the credential usable. ``max_bytes`` (with
         ``raw``): the body is streamed and refused past that size (:class:`FileTooLargeError`, not
-        retried); the answer is then ``(bytes, headers)``."""
+        retried); the answer is then ``(bytes, headers)``. ``budget``: the rate budget this request is
+        counted in instead of the session's, for a request sent with another key in ``headers`` (a
+        partner application's own key: the service counts it against that key, not the tenant's)."""
         ok = frozenset(ok_statuses)
         if json_body is not None and body is None:
             body = json.dumps(json_body, separators=(",", ":"), ensure_ascii=False).encode()
@@ -263,7 +265,7 @@ class ApiSession:
             reraise=True,
         )
         return retrying(self._attempt, method, path, params, body, ok, throttle_timeout, headers, raw,
-                        optional_feature, max_bytes)
+                        optional_feature, max_bytes, budget)
 
     def _before_sleep(self, retry_state) -> None:
         self.stats.add(retries=1)
@@ -283,34 +285,38 @@ class ApiSession:
 
         return before_sleep
 
-    def _throttle(self, method: str, shown_path: str, timeout: Optional[float]) -> None:
+    def _throttle(self, method: str, shown_path: str, timeout: Optional[float],
+                  budget: Optional[RateLimitSettings] = None) -> None:
         """Wait until the shared bucket admits one more request.
 
         Polls with zero-timeout acquires, so each admitted request is stamped with the time it
         was admitted. (The library's blocking mode stamps a waiting request with its planned
         wake-up time, which lets processes that overslept admit more than the limit; its
         ``blocking=False`` mode does not work with the file lock.)"""
-        if self._rate_limit is None:
+        budget = budget or self._rate_limit
+        if budget is None:
             return
-        limiter = self._shared_limiter()
+        limiter = self._shared_limiter(budget)
         started = time.monotonic()
         deadline = None if timeout is None else started + timeout
-        while not limiter.try_acquire(self._limiter_name, blocking=True, timeout=0):
+        # poll a few times per request slot, never slower than 4 times a second
+        poll_s = min(budget.window_s / budget.limit / 3, 0.25)
+        while not limiter.try_acquire(budget.bucket_key, blocking=True, timeout=0):
             if deadline is not None and time.monotonic() >= deadline:
                 self.stats.add(throttle_wait_s=time.monotonic() - started)
                 raise RateBudgetExhausted(self.service, method, shown_path, None, f"rate budget busy for {timeout}s")
-            time.sleep(self._poll_s * (0.5 + random.random()))
+            time.sleep(poll_s * (0.5 + random.random()))
         self.stats.add(throttle_wait_s=time.monotonic() - started)
 
     def _attempt(
         self, method: str, path: str, params, body: Optional[bytes], ok: frozenset, throttle_timeout: Optional[float],
         extra_headers: Optional[Mapping[str, str]] = None, raw_body: bool = False, optional_feature: bool = False,
-        max_bytes: Optional[int] = None,
+        max_bytes: Optional[int] = None, budget: Optional[RateLimitSettings] = None,
     ) -> tuple[int, Any]:
         if self._refused is not None and not extra_headers:
             raise self._refused
         shown_path = self.redact(path)
-        self._throttle(method, shown_path, throttle_timeout)
+        self._throttle(method, shown_path, throttle_timeout, budget)
         self.stats.add(requests=1)
         headers = {"Content-Type": "application/json"} if body is not None else {}
         headers = {**headers, **(extra_headers or {})} or None
@@ -364,6 +370,9 @@ class ApiSession:
         if status in RETRYABLE_STATUSES:
             if status == 429:
                 self.stats.add(rate_limited=1)
+                if (budget or self._rate_limit) is not None:  # the budget admitted it, the service did not
+                    log.warning("%s answered 429 to %s %s although the rate budget admitted it: another user "
+                                "of the key, or a client not on the shared budget", self.service, method, shown_path)
             elif status >= 500:
                 self.stats.add(server_errors=1)
             retry_after = parse_retry_after(resp.headers.get("Retry-After"))

@@ -30,7 +30,7 @@ from ..api_facts import AURORA_RATE_LIMIT
 from .aurora import AuroraClient, _aurora_error_detail
 from .base import ClientOptions
 from .errors import AuthenticationError, MalformedAnswerError, PermanentApiError
-from .http import ApiSession
+from .http import ApiSession, RateLimitSettings
 
 PARTNER_CREDENTIALS = "AURORA_PARTNER_APPLICATION_KEY / AURORA_PARTNER_APPLICATION_ID"
 REFRESH_MARGIN_S = 60.0
@@ -69,11 +69,12 @@ class PartnerTokens:
     """Temporary tokens of one application, one per tenant, cached until shortly before expiry.
 
     ``clock`` returns epoch seconds (tests may pass their own). Thread-safe: concurrent requests
-    of one tenant share one exchange."""
+    of one tenant share one exchange. ``budget``: the application key's own rate budget, which
+    every exchange is counted in (Aurora counts a request against the key it carries)."""
 
     def __init__(self, api: ApiSession, application_id: str, application_key: str, refresh_margin_s: float,
-                 clock: Callable[[], float] = time.time):
-        self._api, self.application_id, self._key = api, application_id, application_key
+                 clock: Callable[[], float] = time.time, budget: Optional[RateLimitSettings] = None):
+        self._api, self.application_id, self._key, self._budget = api, application_id, application_key, budget
         self.refresh_margin_s, self._clock = refresh_margin_s, clock
         self._tokens: dict[str, Token] = {}
         self._lock = threading.Lock()
@@ -100,12 +101,13 @@ class PartnerTokens:
         headers = {"Authorization": f"Bearer {self._key}"}
         params = {"session_token": session_token} if session_token else None
         try:
-            answer = self._api.request("POST", path, params=params, headers=headers, ok_statuses=(200, 201))[1]
+            answer = self._api.request("POST", path, params=params, headers=headers, ok_statuses=(200, 201),
+                                       budget=self._budget)[1]
         except AuthenticationError as exc:
             if not session_token or exc.status != 401:
                 raise
             # the session token of the webhook may have expired: backend apps may go without it
-            answer = self._api.request("POST", path, headers=headers, ok_statuses=(200, 201))[1]
+            answer = self._api.request("POST", path, headers=headers, ok_statuses=(200, 201), budget=self._budget)[1]
         token = answer.get("token") if isinstance(answer, dict) else None
         if not isinstance(token, dict) or not isinstance(token.get("bearer_token"), str):
             raise MalformedAnswerError("Aurora", "POST", self._api.redact(path), 200, "no token.bearer_token in the answer")
@@ -159,13 +161,20 @@ class PartnerAuroraClient(AuroraClient):
             {},
             timeout_s=self.options.timeout_s,
             retry=self.options.retry,
-            # Aurora counts a partner's requests per tenant (GUESS: the key's and the tokens' together)
+            # the tenant's temporary tokens (GUESS: Aurora counts a partner's tokens per tenant); what
+            # the application key itself sends is counted in application_budget
             rate_limit=self.options.rate_limit(AURORA_RATE_LIMIT, f"aurora-partner:{self.application_id}:{self.tenant_id}"),
             secrets=[self._application_key, self.application_id, self.tenant_id],
             error_detail=_aurora_error_detail,
             credential=PARTNER_CREDENTIALS,
             pool_size=max(2, self.options.max_workers),
         )
+
+    @property
+    def application_budget(self) -> RateLimitSettings:
+        """The application key's own budget: its token exchanges and webhook subscriptions, for
+        every tenant the application serves, are counted against that key."""
+        return self.options.rate_limit(AURORA_RATE_LIMIT, f"aurora-application:{self.application_id}")
 
     @property
     def tokens(self) -> PartnerTokens:
@@ -179,7 +188,8 @@ class PartnerAuroraClient(AuroraClient):
             with self._lock:
                 if self._token_session is None or self._token_session._api is not api:
                     margin = REFRESH_MARGIN_S * self.options.time_scale
-                    self._tokens = PartnerTokens(api, self.application_id, self._application_key, margin, self._clock)
+                    self._tokens = PartnerTokens(api, self.application_id, self._application_key, margin, self._clock,
+                                                 budget=self.application_budget)
                     self._token_session = _TokenSession(api, self._tokens, self.tenant_id)
         return self._token_session
 
@@ -223,7 +233,8 @@ class PartnerAuroraClient(AuroraClient):
         url = f"/partner_applications/{self.application_id}/webhooks{path}"
         headers = {"Authorization": f"Bearer {self._application_key}"}
         api = super()._session()
-        return api.request(method, url, json_body=body, ok_statuses=ok, headers=headers)[1]
+        return api.request(method, url, json_body=body, ok_statuses=ok, headers=headers,
+                           budget=self.application_budget)[1]
 
     def list_webhooks(self) -> list[dict]:
         return self._partner("GET", "")["partner_application_webhooks"]
