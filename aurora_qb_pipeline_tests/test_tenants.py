@@ -175,10 +175,12 @@ def test_bench_tenants_mode_runs_at_a_tiny_size(tmp_path):
 
     path = tmp_path / "bench.json"
     assert bench.main(["--mode", "tenants", "--tenants", "2", "--tenant-projects", "5", "--projects", "5",
-                       "--designs", "10", "--quiet", "--json", str(path)]) == 0
+                       "--designs", "10", "--time-scale", "0.01", "--quiet", "--json", str(path)]) == 0
     import json
 
-    steps = json.loads(path.read_text())["modes"]["tenants"]["steps"]
+    result = json.loads(path.read_text())["modes"]["tenants"]
+    steps = result["steps"]
+    assert result["data"]["tenant_servers"] == "own"  # an Aurora sandbox process per tenant, as Aurora's own fleet
     assert [s["key"] for s in steps] == ["one_tenant", "one_tenant_t0", "tenants_full_sync",
                                          "tenants_full_sync_t1", "tenants_full_sync_t2"]
     assert all(s["ok"] and s["aurora_requests"] > 0 and s["records_sent"] > 0 for s in steps)
@@ -186,6 +188,21 @@ def test_bench_tenants_mode_runs_at_a_tiny_size(tmp_path):
     assert all(s["detail"]["tenant_tag"] == [s["key"].rsplit("_", 1)[1]] for s in tenants)
     assert total["aurora_lower_bound_s"] == max(s["aurora_lower_bound_s"] for s in tenants)
     assert total["aurora_429"] == 0 and total["aurora_requests"] == sum(s["aurora_requests"] for s in tenants)
+    assert total["detail"]["x_one_alone"] > 0 and total["detail"]["sandbox_cpu_s"] >= 0
+    for tenant in tenants:  # where each tenant's time went: before, during and after its Aurora requests
+        timeline = tenant["detail"]["timeline"]
+        assert set(timeline) == {"before_first_request_s", "first_to_last_request_s", "after_last_request_s"}
+        assert sum(timeline.values()) == pytest.approx(tenant["wall_s"], abs=0.5)
+        (steps_of_run,) = tenant["detail"]["run_steps"].values()
+        assert any(key.endswith("designs_export") for key in steps_of_run)
+
+
+def test_bench_tenants_mode_defaults_to_a_time_scale_where_budgets_set_the_pace():
+    from aurora_qb_pipeline import bench
+
+    assert bench.parse_args(["--mode", "tenants"]).time_scale == 0.1
+    assert bench.parse_args(["--mode", "both"]).time_scale == 0.01
+    assert bench.parse_args(["--mode", "tenants", "--time-scale", "1"]).time_scale == 1.0
 
 
 def test_each_tenant_reads_only_its_own_events_from_the_shared_inbox(tmp_path):
