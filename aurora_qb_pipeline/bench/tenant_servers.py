@@ -27,14 +27,15 @@ from pathlib import Path
 from types import SimpleNamespace
 from typing import Any, Optional, Protocol
 
-import httpx
 import psutil
+import requests
 
 from ..api_facts import AURORA_RATE_LIMIT
 from ..sandbox.common import ADMIN_PREFIX, SandboxConfig, ServerThread
 from ..sandbox.launcher import Sandbox
 
 START_TIMEOUT_S = 120.0
+ADMIN_TIMEOUT_S = 60.0
 
 
 class TenantServer(Protocol):
@@ -92,7 +93,7 @@ class OwnProcessTenant:
         job = workdir / f"{name}.server.job.json"
         job.write_text(json.dumps({**spec, "ready": str(self._ready)}))
         self._log = (workdir / f"{name}.server.log").open("w")
-        self._http: Optional[httpx.Client] = None
+        self._http: Optional[requests.Session] = None
         # stdin stays open while the benchmark runs: the server ends when it closes (benchmark gone)
         self.process = subprocess.Popen([sys.executable, "-m", "aurora_qb_pipeline.bench.tenant_servers", str(job)],
                                         stdin=subprocess.PIPE, stdout=self._log, stderr=subprocess.STDOUT)
@@ -105,17 +106,18 @@ class OwnProcessTenant:
         info = json.loads(self._ready.read_text())
         self.url, self.tenant_id, self.token = info["url"], info["tenant_id"], info["token"]
         self.projects, self.designs = info["projects"], info["designs"]
-        self._http = httpx.Client(base_url=self.url, timeout=60.0)
+        self._http = requests.Session()
+        self._http.trust_env = False  # loopback: no proxy from the environment
         self._ps = psutil.Process(self.process.pid)
         return self
 
     def entries(self) -> list[Any]:
-        answer = self._http.get(f"{ADMIN_PREFIX}/requests")
+        answer = self._http.get(f"{self.url}{ADMIN_PREFIX}/requests", timeout=ADMIN_TIMEOUT_S)
         answer.raise_for_status()
         return [SimpleNamespace(**e) for e in answer.json()]
 
     def clear(self) -> None:
-        self._http.delete(f"{ADMIN_PREFIX}/requests").raise_for_status()
+        self._http.delete(f"{self.url}{ADMIN_PREFIX}/requests", timeout=ADMIN_TIMEOUT_S).raise_for_status()
 
     def cpu_s(self) -> Optional[float]:
         times = self._ps.cpu_times()
