@@ -2,7 +2,8 @@
 rate limits on (Aurora 90 requests/min per key, Quickbase 100 per 10 s per token).
 
 Every duration the sandbox and the clients know (rate windows, latency, backoff) is multiplied
-by ``--time-scale`` (default 0.01: an Aurora "minute" lasts 0.6 s), so the ratios between rate
+by ``--time-scale`` (default 0.01: an Aurora "minute" lasts 0.6 s; ``--mode tenants`` 0.1, see
+``tenants.py``), so the ratios between rate
 limit, latency and work stay as in production. Times are also shown divided by the time scale
 ("real-world"); that is honest for rate-limited waiting, and overstates fixed CPU costs.
 
