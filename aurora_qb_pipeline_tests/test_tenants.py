@@ -230,3 +230,30 @@ def test_a_tenant_counts_only_its_own_runs_in_flight(instance):
                                        tags={TENANT_TAG: tenant}))
     assert projects_in_flight(instance, [], TenantNames("acme")) == {"p-acme"}
     assert projects_in_flight(instance, []) == {"p-acme", "p-globex"}  # single tenant: every run, as before
+
+
+def test_bench_tenants_goal_line_reads_the_measured_ratio():
+    """The report's goal line for many tenants: the phase against the slowest tenant's own bound
+    (measured, not estimated), beside one tenant alone; and where each tenant's time went."""
+    from types import SimpleNamespace
+
+    from aurora_qb_pipeline.bench.report import tenant_goal_lines
+    from aurora_qb_pipeline.bench.tenants import timeline
+
+    where = timeline([SimpleNamespace(ts=t) for t in (101.0, 150.0, 110.0)], started=100.0, ended_at=155.0)
+    assert where == {"before_first_request_s": 1.0, "first_to_last_request_s": 49.0, "after_last_request_s": 5.0}
+    assert timeline([], 0.0, 1.0) == {}
+
+    def step(key, wall, ratio, **detail):
+        return {"key": key, "wall_s": wall, "ratio_to_lower_bound": ratio, "aurora_lower_bound_s": 100.0,
+                "aurora_429": 0, "cpu_s": 1.0, "detail": detail}
+
+    result = {"steps": [step("one_tenant", 101.0, 1.01, sandbox_cpu_s=1.0),
+                        step("one_tenant_t0", 101.0, 1.01, timeline=where),
+                        step("tenants_full_sync", 112.0, 1.12, tenants=4, x_one_alone=1.109, sandbox_cpu_s=4.0)]}
+    lines = tenant_goal_lines(result, 1.0)
+    assert "1.12x the slowest tenant's bound" in lines[0] and "NOT MET" in lines[0] and "1.109x" in lines[0]
+    assert "1.0 s before its first Aurora request" in lines[1]
+    result["steps"][2]["ratio_to_lower_bound"] = 1.05
+    assert "goal at most 1.1x: met" in tenant_goal_lines(result, 1.0)[0]
+    assert tenant_goal_lines(None, 1.0) == [] and tenant_goal_lines({"steps": []}, 1.0) == []
