@@ -53,6 +53,7 @@ class Entry:
     reason: str
     asset: Optional[str] = None
     qb_record_id: Optional[int] = None
+    tenant: Optional[str] = None  # many tenants: whose DuckDB file it came from (set by the reader)
 
     def as_json(self) -> dict[str, Any]:
         data = asdict(self)

@@ -11,6 +11,8 @@ One deployment can sync several Aurora tenants into Quickbase. The optional tena
         aurora_tenant_id: 7a21...
         partner: true                       # the partner application's key, temporary tokens per tenant
         quickbase_table_id_env: QB_TABLE_ID_GLOBEX  # optional: its own designs table
+        quickbase_opportunities_table_id_env: QB_OPPORTUNITIES_TABLE_ID_GLOBEX  # optional: its own opportunities
+        quickbase_app_id: bq7xy2abc          # optional: the app of its own site-survey tables
 
 The file never holds a secret value: credentials are named by their environment variable and read
 by Dagster at run time (``dg.EnvVar``). Every problem of the file is reported at once.
@@ -69,6 +71,14 @@ class TenantConfig(BaseModel):
     )
     quickbase_user_token_env: Optional[str] = Field(
         None, pattern=ENV_NAME_PATTERN, description="Variable holding its Quickbase user token (default QB_USER_TOKEN)."
+    )
+    quickbase_opportunities_table_id_env: Optional[str] = Field(
+        None, pattern=ENV_NAME_PATTERN,
+        description="Variable holding its opportunities table id (default QB_OPPORTUNITIES_TABLE_ID).",
+    )
+    quickbase_app_id: Optional[str] = Field(
+        None, min_length=1, description="The Quickbase app its site-survey tables are in (an id, not a secret; "
+        "default QB_APP_ID). Tenants sharing an app would share those tables.",
     )
 
     @field_validator("aurora_tenant_id")

@@ -4,6 +4,10 @@ because part of their Aurora data is quarantined, and the quarantined rows with 
 
 Read from the DuckDB file (read-only, for a moment: a run that wants to write it meanwhile waits
 for it); ``--json`` for scripts. See README, "What an operator sees".
+
+Many tenants (a tenants file): every tenant's DuckDB file is read and each line names its tenant,
+its asset label the tenant's key (``acme/quickbase/designs_export``); ``--tenant`` (or
+``AURORA_QB_TENANT``) keeps one tenant.
 """
 
 from __future__ import annotations
@@ -11,25 +15,56 @@ from __future__ import annotations
 import argparse
 import json
 import sys
+from dataclasses import replace
+from datetime import datetime, timezone
 from pathlib import Path
 
 from tabulate import tabulate
 
-from ..integration_log import STATUSES, DatabaseBusy, LogFilter, open_read_only, parse_since, read_log
+from ..integration_log import STATUSES, DatabaseBusy, Entry, LogFilter, open_read_only, parse_since, read_log
 from ..settings import Settings, environment
+from ..tenants import TenantNames
 
 COLUMNS = ("at", "status", "project_id", "design_id", "run_id", "reason")
 
 
-def settings_for(args: argparse.Namespace) -> tuple[Settings, dict[str, str]]:
+def settings_for(args: argparse.Namespace, **extra) -> tuple[Settings, dict[str, str]]:
     """The settings of the pipeline's environment (``--env-file``, ``--home``, ``--duckdb`` over it)."""
     env = environment(Path(args.env_file) if args.env_file else None)
-    overrides = {}
+    overrides = dict(extra)
     if args.home:
         overrides["dagster_home"] = Path(args.home).resolve()
     if args.duckdb:
         overrides["duckdb_path"] = Path(args.duckdb)
+    if getattr(args, "tenant", None):
+        overrides["tenant"] = args.tenant
     return Settings.from_env(env, **overrides), env
+
+
+def tenant_settings(args: argparse.Namespace) -> tuple[list[Settings], dict[str, str]]:
+    """The settings of each tenant the command looks at: the one of ``--tenant`` (or
+    ``AURORA_QB_TENANT``), else every tenant of the tenants file, else the single tenant's.
+    ValueError (for the command to print) when the tenant or the file is not usable."""
+    settings, env = settings_for(args)
+    if settings.tenant is not None or settings.tenants_file is None:
+        settings.tenant_config()  # a tenant not in the file: KeyError
+        return [settings], env
+    tenants = settings.tenants()
+    assert tenants is not None
+    return [settings_for(args, tenant=name)[0] for name in tenants.names], env
+
+
+def problem(exc: Exception) -> str:
+    """What is wrong with the tenant options, in one message (a KeyError's without its quotes)."""
+    return str(exc.args[0]) if isinstance(exc, KeyError) and exc.args else str(exc)
+
+
+def labelled(entry: Entry, names: TenantNames) -> Entry:
+    """``entry`` with its tenant and its asset label as the tenant's asset key."""
+    if names.tenant is None:
+        return entry
+    asset = "/".join(names.key_path(*entry.asset.split("/"))) if entry.asset else entry.asset
+    return replace(entry, tenant=names.tenant, asset=asset)
 
 
 def add_location_options(p: argparse.ArgumentParser) -> None:
@@ -42,6 +77,11 @@ def add_location_options(p: argparse.ArgumentParser) -> None:
     p.add_argument("--json", action="store_true", help="print JSON instead of a table")
 
 
+def add_tenant_option(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--tenant", default=None, help="many tenants: only this tenant (a name in the tenants file; "
+                   "default: $AURORA_QB_TENANT, else every tenant of $AURORA_QB_TENANTS_FILE)")
+
+
 def _statuses(text: str) -> list[str]:
     wanted = [s.strip() for s in text.split(",") if s.strip()]
     unknown = [s for s in wanted if s not in STATUSES and s != "problems"]
@@ -52,7 +92,11 @@ def _statuses(text: str) -> list[str]:
 
 
 def cmd_log(args: argparse.Namespace) -> int:
-    settings, _ = settings_for(args)
+    try:
+        scopes, _ = tenant_settings(args)
+    except (ValueError, KeyError) as exc:
+        print(f"aurora-qb log: {problem(exc)}", file=sys.stderr)
+        return 2
     try:
         flt = LogFilter(statuses=args.status or (), project_id=args.project, design_id=args.design, run_id=args.run,
                         since=parse_since(args.since) if args.since else None, limit=args.limit or None,
@@ -60,26 +104,37 @@ def cmd_log(args: argparse.Namespace) -> int:
     except ValueError as exc:
         print(f"aurora-qb log: {exc}", file=sys.stderr)
         return 2
+    entries: list[Entry] = []
     try:
-        with open_read_only(settings.duckdb_file, args.wait) as conn:
-            entries = [] if conn is None else read_log(conn, flt, settings.hold_policy)
+        for settings in scopes:
+            with open_read_only(settings.duckdb_file, args.wait) as conn:
+                entries += [labelled(e, settings.names) for e in
+                            ([] if conn is None else read_log(conn, flt, settings.hold_policy))]
     except DatabaseBusy as exc:
         print(f"aurora-qb log: {exc}", file=sys.stderr)
         return 3
+    floor = datetime.min.replace(tzinfo=timezone.utc)
+    entries = sorted(entries, key=lambda e: e.at or floor, reverse=True)[:flt.limit]  # stable: per file as read
+    files = [s.duckdb_file for s in scopes]
+    where = ", ".join(files)
     if args.json:
-        print(json.dumps({"duckdb_file": settings.duckdb_file, "entries": [e.as_json() for e in entries]}, indent=2))
+        data = {"duckdb_file": files[0]} if len(files) == 1 else {}
+        data["duckdb_files"] = {s.tenant or "": s.duckdb_file for s in scopes}
+        print(json.dumps({**data, "entries": [e.as_json() for e in entries]}, indent=2))
         return 0
     if not entries:
-        where = settings.duckdb_file if Path(settings.duckdb_file).exists() else f"{settings.duckdb_file} (no file yet)"
+        where = ", ".join(f if Path(f).exists() else f"{f} (no file yet)" for f in files)
         print(f"No entries in the integration log of {where} for these filters.")
         return 0
-    rows = [[e.at.strftime("%Y-%m-%d %H:%M:%S") if e.at else "", e.status, e.project_id or "", e.design_id or "",
-             (e.run_id or "")[:8], e.reason] for e in entries]
-    print(tabulate(rows, headers=[c.replace("_id", "").replace("at", "time (UTC)", 1) if c == "at" else
-                                  c.replace("_id", "") for c in COLUMNS],
-                   maxcolwidths=[None, None, None, None, None, 60]))
+    tenants = any(s.tenant for s in scopes)
+    rows = [[*([e.tenant] if tenants else []), e.at.strftime("%Y-%m-%d %H:%M:%S") if e.at else "", e.status,
+             e.project_id or "", e.design_id or "", (e.run_id or "")[:8], e.reason] for e in entries]
+    headers = [c.replace("_id", "").replace("at", "time (UTC)", 1) if c == "at" else c.replace("_id", "")
+               for c in COLUMNS]
+    print(tabulate(rows, headers=(["tenant"] if tenants else []) + headers,
+                   maxcolwidths=[*([None] if tenants else []), None, None, None, None, None, 60]))
     shown = f"the newest {len(entries)}" if args.limit and len(entries) == args.limit else f"{len(entries)}"
-    print(f"\n{shown} entries of {settings.duckdb_file}; --limit 0 shows all, --json for scripts.")
+    print(f"\n{shown} entries of {where}; --limit 0 shows all, --json for scripts.")
     return 0
 
 
@@ -97,5 +152,6 @@ def add_parser(sub) -> None:
                    help="only the newest entry per design (or project) and status: where each stands, "
                    "not every attempt")
     p.add_argument("--limit", type=int, default=50, help="newest entries shown (default 50; 0 = all)")
+    add_tenant_option(p)
     add_location_options(p)
     p.set_defaults(func=cmd_log)

@@ -22,7 +22,6 @@ from ..clients import ApiClient, AuroraClient, ClientOptions, QuickbaseClient
 from ..clients.http import RetrySettings
 from ..clients.quickbase import DEFAULT_MAX_REQUEST_BYTES
 from ..settings import (
-    OPPORTUNITIES_TABLE_VARIABLE,
     PARTNER_KEY_VARIABLE,
     SECRET_VARIABLES,
     WEBHOOK_SECRET_VARIABLE,
@@ -30,6 +29,7 @@ from ..settings import (
     Settings,
 )
 from ..store import STAGING_SCHEMA, HoldPolicy
+from ..tenant_apps import opportunities_variable
 from .storage import AtomicDuckDBPandasIOManager, PipelineDuckDB
 from .opportunities.resources import OpportunitiesResource
 from .alerts import alert_webhook_resource
@@ -207,16 +207,19 @@ def quickbase_resource(
 def opportunities_resource(settings: Settings, credentials: Optional[Credentials] = None,
                            **fields: Any) -> OpportunitiesResource:
     """The opportunities table (issue 14): its id and the button secret are ``dg.EnvVar``s read
-    only by the runs that need them, or explicit values."""
+    only by the runs that need them, or explicit values. A tenant's location (many tenants) has its
+    own store tables, and its own table when the tenants file names its variable."""
+    tenant = settings.tenant_config()
     if credentials is None:
-        table: Any = dg.EnvVar(OPPORTUNITIES_TABLE_VARIABLE)
+        table: Any = dg.EnvVar(opportunities_variable(tenant))
         secret: Any = dg.EnvVar(WEBHOOK_SECRET_VARIABLE) if settings.opportunity_buttons else None
     else:
         table = credentials.quickbase_opportunities_table_id or ""
         secret = credentials.webhook_secret if settings.opportunity_buttons else None
     mapping = str(settings.opportunity_mapping_file) if settings.opportunity_mapping_file else None
     return OpportunitiesResource(**{"table_id": table, "store_url": settings.inbox_database_url,
-                                    "mapping_file": mapping, "button_secret": secret, **fields})
+                                    "mapping_file": mapping, "button_secret": secret, "tenant": settings.tenant,
+                                    **fields})
 
 
 def build_resources(settings: Settings, credentials: Optional[Credentials] = None) -> dict[str, Any]:

@@ -9,9 +9,11 @@ what Dagster keeps instance-wide (a code location is isolated from the others in
   instance-wide: this is what makes the partitions carry the tenant);
 * the DuckDB writer pool becomes ``duckdb__<tenant>``: each tenant writes its own DuckDB file, so
   the pool's limit of 1 holds per tenant and a tenant never queues behind another's writer;
-* every asset job gets the run tag ``aurora_qb/tenant=<tenant>`` (so a tag concurrency limit with
-  ``applyLimitPerUniqueValue`` keeps one tenant's backlog from taking every run slot), with its
-  selection's keys renamed; sensors and schedules are pointed at the renamed jobs.
+* every job gets the run tag ``aurora_qb/tenant=<tenant>`` (so a tag concurrency limit with
+  ``applyLimitPerUniqueValue`` keeps one tenant's backlog from taking every run slot): the asset jobs
+  with their selection's keys renamed, the op jobs (site surveys, opportunities) as they are;
+  sensors and schedules are pointed at the re-tagged jobs. Runs of no job of ours (the UI's
+  "Materialize", asset backfills) get the tag when they are submitted (``run_coordinator.py``).
 
 Job, sensor, schedule and resource names stay as they are inside each location.
 
@@ -19,8 +21,9 @@ Code that runs (assets, sensors) learns its names from :func:`names_of_asset` (t
 first part of a three-part key) or from ``Settings.names``; :func:`tenant_key` maps a single-tenant
 key to a tenant's (the one helper every key reference goes through at run time).
 
-Pool, partitions and job rebuilding reach into two internals (``OpDefinition._pool``, the record
-``copy``): Dagster is pinned exactly, and the tests build a tenant's definitions.
+Pool, partitions and job rebuilding reach into three internals (``OpDefinition._pool``, the record
+``copy``, ``JobDefinition._copy``: no public way to add run tags to a built op job): Dagster is pinned
+exactly, and the tests build a tenant's definitions and check each.
 """
 
 from __future__ import annotations
@@ -88,6 +91,15 @@ def _retarget(item: Any, renames: dict[dg.AssetKey, dg.AssetKey], partitions: dg
         **{**attributes, "specs": specs, "node_def": _with_pool(attributes["node_def"], pool)})
 
 
+def _with_run_tags(job: dg.JobDefinition, tags: dict[str, str]) -> dg.JobDefinition:
+    # JobDefinition._copy keeps everything else of the job (resources, executor, hooks, config). The tags
+    # go where the job keeps its run tags: its ``tags`` unless it has separate ``run_tags`` (the UI's
+    # launch reads ``tags``, the daemon ``run_tags``; without separate run tags both are ``tags``).
+    if job.has_separately_defined_run_tags:
+        return job._copy(run_tags={**job.run_tags, **tags})  # noqa: SLF001 - dagster is pinned exactly
+    return job._copy(tags={**job.tags, **tags})  # noqa: SLF001
+
+
 def _rename_selection(selection: dg.AssetSelection, renames: dict[dg.AssetKey, dg.AssetKey]) -> dg.AssetSelection:
     if isinstance(selection, KeysAssetSelection):
         return copy_record(selection, selected_keys=[renames.get(k, k) for k in selection.selected_keys])
@@ -109,8 +121,10 @@ def for_tenant(defs: dg.Definitions, names: TenantNames) -> dg.Definitions:
         if isinstance(job, UnresolvedAssetJobDefinition) and job.name not in jobs:
             jobs[job.name] = copy_record(job, selection=_rename_selection(job.selection, renames),
                                          tags={**(job.tags or {}), **names.run_tags})
+        elif isinstance(job, dg.JobDefinition) and job.name not in jobs:
+            jobs[job.name] = _with_run_tags(job, names.run_tags)  # an op job: it names no asset
         elif job.name not in jobs:
-            jobs[job.name] = job  # op jobs name no asset (their runs carry no tenant tag: README)
+            jobs[job.name] = job
     sensors = []
     for sensor in defs.sensors or []:
         if sensor.has_jobs and any(j.name in jobs for j in sensor.jobs):

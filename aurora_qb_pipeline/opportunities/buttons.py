@@ -14,6 +14,13 @@ receiver compares signatures in constant time (``hmac.compare_digest``) and answ
 
 The endpoint only queues the click (the ``opportunity_requests`` table beside the inbox) and
 answers a small HTML page saying what happened; the opportunities sensor does the work.
+
+Many tenants: a tenant's buttons live under ``/tenants/{tenant}`` (``GET {receiver}/tenants/acme/
+quickbase/opportunities/{record id}/{action}?sig=...``: the tenant's receiver URL is the receiver's
+plus ``/tenants/acme``, so ``aurora-qb quickbase init --receiver-url`` writes the same formula) and
+the signed message names the tenant too: ``"aurora-qb-button:{tenant}:{table id}:{record id}:{action}"``.
+A click is queued in that tenant's store only, and a URL signed for one tenant is refused (401) at
+another's path, even when both use the same opportunities table.
 """
 
 from __future__ import annotations
@@ -22,7 +29,7 @@ import hashlib
 import hmac
 import html
 import logging
-from typing import Sequence
+from typing import Optional, Sequence
 
 from sqlalchemy.exc import SQLAlchemyError
 from starlette.requests import Request
@@ -35,20 +42,28 @@ log = logging.getLogger(__name__)
 
 ACTIONS = {"create": "Create in Aurora", "sync": "Sync from Aurora now"}
 BUTTON_PATH = "/quickbase/opportunities/{record_id}/{action}"
+TENANT_PREFIX = "/tenants/{tenant}"
 
 
-def sign(secret: str, table_id: str, record_id: str, action: str) -> str:
-    message = f"aurora-qb-button:{table_id}:{record_id}:{action}".encode()
+def tenant_prefix(tenant: Optional[str]) -> str:
+    """Where a tenant's buttons live on the receiver ('' without a tenant)."""
+    return TENANT_PREFIX.format(tenant=tenant) if tenant else ""
+
+
+def sign(secret: str, table_id: str, record_id: str, action: str, tenant: Optional[str] = None) -> str:
+    scope = f"{tenant}:{table_id}" if tenant else table_id
+    message = f"aurora-qb-button:{scope}:{record_id}:{action}".encode()
     return hmac.new(secret.encode(), message, hashlib.sha256).hexdigest()
 
 
-def button_url(public_url: str, record_id: str, action: str, signature: str) -> str:
-    return f"{public_url.rstrip('/')}/quickbase/opportunities/{record_id}/{action}?sig={signature}"
+def button_url(public_url: str, record_id: str, action: str, signature: str, tenant: Optional[str] = None) -> str:
+    base = public_url.rstrip("/") + tenant_prefix(tenant)
+    return f"{base}/quickbase/opportunities/{record_id}/{action}?sig={signature}"
 
 
-def button_formula(public_url: str, action: str, signature_label: str) -> str:
+def button_formula(public_url: str, action: str, signature_label: str, tenant: Optional[str] = None) -> str:
     """The Quickbase formula of a button field (formula-URL): the URL of this record's button."""
-    base = f"{public_url.rstrip('/')}/quickbase/opportunities/"
+    base = f"{public_url.rstrip('/')}{tenant_prefix(tenant)}/quickbase/opportunities/"
     return f'"{base}" & ToText([Record ID#]) & "/{action}?sig=" & [{signature_label}]'
 
 
@@ -59,8 +74,10 @@ def _page(status: int, title: str, message: str) -> HTMLResponse:
 
 
 def button_routes(store: OpportunityStore, table_id: str, secrets: Sequence[str]) -> list[Route]:
-    """The receiver's button endpoint (``create_receiver_app(..., routes=button_routes(...))``)."""
+    """The receiver's button endpoint (``create_receiver_app(..., routes=button_routes(...))``) of
+    ``store``'s tenant (``store.tenant``; None: the single-tenant path)."""
     keys = [s for s in secrets if s]
+    tenant = store.tenant
 
     def endpoint(request: Request) -> Response:
         record_id, action = request.path_params["record_id"], request.path_params["action"]
@@ -69,7 +86,8 @@ def button_routes(store: OpportunityStore, table_id: str, secrets: Sequence[str]
             return _page(404, "Unknown button", "This button URL is not one the pipeline made.")
         ok = False
         for key in keys:  # no early exit
-            ok |= hmac.compare_digest(given.encode("utf-8", "replace"), sign(key, table_id, record_id, action).encode())
+            expected = sign(key, table_id, record_id, action, tenant)
+            ok |= hmac.compare_digest(given.encode("utf-8", "replace"), expected.encode())
         if not ok:
             return _page(401, "Not allowed", "This button URL is not valid for this record. "
                                              "Open the opportunity in Quickbase and use its own button.")
@@ -83,4 +101,4 @@ def button_routes(store: OpportunityStore, table_id: str, secrets: Sequence[str]
         return _page(200, ACTIONS[action], f"Queued (request {queued}). {what} within a few minutes; "
                                            "reload the opportunity to see the result.")
 
-    return [Route(BUTTON_PATH, endpoint, methods=["GET"])]
+    return [Route(tenant_prefix(tenant) + BUTTON_PATH, endpoint, methods=["GET"])]

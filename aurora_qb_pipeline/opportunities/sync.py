@@ -131,6 +131,8 @@ class OpportunitySync:
     def __init__(self, aurora: AuroraClient, opps: QuickbaseClient, fields: OpportunityFields,
                  store: OpportunityStore, inbox: Optional[Inbox] = None, button_secret: Optional[str] = None,
                  log_fn: Callable[[str], None] = log.info):
+        """Many tenants: ``store.tenant`` names the tenant (its buttons' signatures name it), and the
+        design requests it hands to the tracking are recorded as ``aurora``'s tenant's."""
         self.aurora, self.opps, self.fields, self.store, self.inbox = aurora, opps, fields, store, inbox
         self.button_secret, self.log = button_secret, log_fn
 
@@ -138,8 +140,9 @@ class OpportunitySync:
     def signatures(self, record_id: str) -> dict[int, str]:
         if not self.button_secret:
             return {}
-        return {self.fields["create_signature"]: sign(self.button_secret, self.opps.table_id, record_id, "create"),
-                self.fields["sync_signature"]: sign(self.button_secret, self.opps.table_id, record_id, "sync")}
+        tenant = self.store.tenant
+        return {self.fields[f"{action}_signature"]: sign(self.button_secret, self.opps.table_id, record_id, action, tenant)
+                for action in ("create", "sync")}
 
     def write_back(self, record_id: str, values: dict[str, Any]) -> Optional[str]:
         """Write ``values`` (names -> value) to the opportunity; returns its new Date Modified."""
@@ -240,7 +243,8 @@ class OpportunitySync:
             self.store.update(opp.record_id, token, state="requested", design_request_id=request_id)
         if request_id and self.inbox is not None:
             self.inbox.track_design_request(request_id, source=TRACKING_SOURCE, project_id=project_id,
-                                            status="submitted")
+                                            status="submitted",
+                                            tenant_id=self.aurora.tenant_id if self.store.tenant else None)
         return request_id
 
 

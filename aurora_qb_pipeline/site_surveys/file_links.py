@@ -13,6 +13,9 @@ from the webhook secret (``AURORA_QB_WEBHOOK_SECRET``; nothing else to configure
 checks the signature (constant time) and the expiry, downloads that one version from Quickbase
 with its own token and answers the bytes. A link opens one file version and nothing else; a
 forged, altered or expired one gets 403, and no Quickbase call is made for it.
+
+Many tenants: a tenant's links also name the tenant (signed with the rest), so the receiver
+downloads with that tenant's Quickbase token (``quickbase_user_token_env`` in the tenants file).
 """
 
 from __future__ import annotations
@@ -54,6 +57,7 @@ class FileRef:
     field_id: int
     version: int
     file_name: str
+    tenant: Optional[str] = None  # many tenants: whose Quickbase token downloads it
 
     @property
     def content_type(self) -> str:
@@ -68,17 +72,19 @@ class FileLinks:
     """Makes and checks the signed links of one receiver (``public_url``)."""
 
     def __init__(self, webhook_secret: str, public_url: str, ttl_s: float = DEFAULT_TTL_S,
-                 clock: Callable[[], float] = time.time):
+                 clock: Callable[[], float] = time.time, tenant: Optional[str] = None):
+        """``tenant``: the links of a tenant's location (many tenants) name it."""
         if not webhook_secret:
             raise ValueError("file links need the webhook secret (AURORA_QB_WEBHOOK_SECRET)")
         self._key, self.public_url, self.ttl_s, self._clock = link_key(webhook_secret), public_url.rstrip("/"), ttl_s, clock
+        self.tenant = tenant
 
     def __repr__(self) -> str:
         return f"FileLinks({self.public_url!r})"
 
     def url(self, ref: FileRef) -> str:
         payload = {"t": ref.table_id, "r": ref.record_id, "f": ref.field_id, "v": ref.version, "n": ref.file_name,
-                   "exp": int(self._clock() + self.ttl_s)}
+                   "exp": int(self._clock() + self.ttl_s), **({"tn": self.tenant} if self.tenant else {})}
         body = _b64(json.dumps(payload, separators=(",", ":")).encode())
         signature = _b64(hmac.new(self._key, body.encode(), hashlib.sha256).digest())
         return f"{self.public_url}{FILES_PATH}/{body}.{signature}/{quote(ref.file_name, safe='')}"
@@ -90,7 +96,9 @@ class FileLinks:
             raise BadLink("the link's signature does not match")
         try:
             payload = json.loads(_unb64(body))
-            ref = FileRef(str(payload["t"]), int(payload["r"]), int(payload["f"]), int(payload["v"]), str(payload["n"]))
+            tenant = str(payload["tn"]) if payload.get("tn") else None
+            ref = FileRef(str(payload["t"]), int(payload["r"]), int(payload["f"]), int(payload["v"]), str(payload["n"]),
+                          tenant)
             expires = float(payload["exp"])
         except (binascii.Error, ValueError, KeyError, TypeError):
             raise BadLink("the link is malformed") from None

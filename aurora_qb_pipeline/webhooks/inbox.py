@@ -12,7 +12,11 @@ Tables
 * ``webhook_inbox_consumers``: how far each reader got (the sensor writes its cursor here too;
   Dagster's cursor stays the authoritative one for reading).
 * ``tracked_design_requests``: design requests the pipeline follows until they are final
-  (from webhooks, or created by the pipeline), polled one by one.
+  (from webhooks, or created by the pipeline), polled one by one. Each keeps the Aurora tenant it
+  belongs to (many tenants): a tenant's sensor polls only its own, with its own key (another
+  tenant's key would get a 404 and end the follow-up). A database made before the column is
+  given it when opened (:func:`_add_tenant_column`); its rows have no tenant and are polled by
+  the single-tenant sensor only.
 * ``design_projects``: design id -> project id, learned while resolving events and taught by every
   staging of designs (``defs/aurora``), so a simulation event for a design the pipeline has
   staged costs no request, and one for a new design is looked up in Aurora once.
@@ -71,6 +75,7 @@ tracked = sa.Table(
     sa.Column("next_check_at", sa.Float, nullable=False),
     sa.Column("checks", sa.Integer, nullable=False),
     sa.Column("last_error", sa.Text),
+    sa.Column("tenant_id", sa.String(128)),
     sa.Index("ix_tracked_due", "final", "next_check_at"),
 )
 design_projects = sa.Table(
@@ -116,6 +121,7 @@ class TrackedRequest:
     next_check_at: float
     checks: int
     last_error: Optional[str]
+    tenant_id: Optional[str] = None
 
 
 def _sqlite_engine(url: sa.URL) -> sa.Engine:
@@ -139,6 +145,20 @@ def _sqlite_engine(url: sa.URL) -> sa.Engine:
     return engine
 
 
+def _add_tenant_column(engine: sa.Engine) -> None:
+    """Give a ``tracked_design_requests`` table made before the tenant column that column."""
+    columns = {c["name"] for c in sa.inspect(engine).get_columns(tracked.name)}
+    if "tenant_id" in columns:
+        return
+    exists = " IF NOT EXISTS" if engine.dialect.name == "postgresql" else ""
+    try:
+        with engine.begin() as conn:
+            conn.exec_driver_sql(f"ALTER TABLE {tracked.name} ADD COLUMN{exists} tenant_id VARCHAR(128)")
+    except sa.exc.OperationalError as exc:  # SQLite: another process added it first
+        if "duplicate column" not in str(exc):
+            raise
+
+
 def make_engine(url: str) -> sa.Engine:
     """An engine for an inbox URL (``sqlite:///path`` or ``postgresql+psycopg://host/db``)."""
     parsed = sa.make_url(url)
@@ -160,6 +180,7 @@ class Inbox:
         self.engine = make_engine(url)
         if create:
             metadata.create_all(self.engine)
+            _add_tenant_column(self.engine)
 
     def close(self) -> None:
         self.engine.dispose()
@@ -260,13 +281,16 @@ class Inbox:
     # --- design requests the pipeline follows ------------------------------------------------
     def track_design_request(self, request_id: str, *, source: str, project_id: Optional[str] = None,
                              design_id: Optional[str] = None, status: Optional[str] = None, final: bool = False,
-                             next_check_at: Optional[float] = None, now: Optional[float] = None) -> None:
+                             next_check_at: Optional[float] = None, now: Optional[float] = None,
+                             tenant_id: Optional[str] = None) -> None:
         """Start following a design request, or add what is now known about one already followed
-        (a value is never replaced by None; a final request stays final)."""
+        (a value is never replaced by None; a final request stays final). ``tenant_id``: the Aurora
+        tenant it belongs to (many tenants; None: the deployment's one tenant)."""
         now = time.time() if now is None else now
         values = {"id": request_id, "project_id": project_id, "design_id": design_id, "status": status,
                   "source": source, "final": final, "first_seen_at": now,
-                  "next_check_at": now if next_check_at is None else next_check_at, "checks": 0}
+                  "next_check_at": now if next_check_at is None else next_check_at, "checks": 0,
+                  "tenant_id": tenant_id}
         with self.engine.begin() as conn:
             stmt = self._insert(conn, tracked).values(**values)
             ex = stmt.excluded
@@ -276,6 +300,7 @@ class Inbox:
                 "status": sa.func.coalesce(ex.status, tracked.c.status),
                 "final": sa.or_(tracked.c.final, ex.final),
                 "next_check_at": ex.next_check_at,
+                "tenant_id": sa.func.coalesce(tracked.c.tenant_id, ex.tenant_id),
             }))
 
     def tracked_design_requests(self, ids: Iterable[str]) -> dict[str, TrackedRequest]:
@@ -286,10 +311,13 @@ class Inbox:
             rows = conn.execute(sa.select(tracked).where(tracked.c.id.in_(ids))).all()
         return {row.id: TrackedRequest(**row._mapping) for row in rows}
 
-    def due_design_requests(self, now: float, limit: int) -> list[TrackedRequest]:
-        """Followed requests not final whose next check is due, the longest waiting first."""
+    def due_design_requests(self, now: float, limit: int, tenant_id: Optional[str] = None) -> list[TrackedRequest]:
+        """Followed requests not final whose next check is due, the longest waiting first
+        (``tenant_id``: only that Aurora tenant's, many tenants)."""
         query = (sa.select(tracked).where(tracked.c.final.is_(False), tracked.c.next_check_at <= now)
                  .order_by(tracked.c.next_check_at).limit(limit))
+        if tenant_id is not None:
+            query = query.where(tracked.c.tenant_id == tenant_id)
         with self.engine.begin() as conn:
             return [TrackedRequest(**row._mapping) for row in conn.execute(query)]
 

@@ -21,7 +21,8 @@ Other endpoints that need the same secret (issue 12's events) are added with
 ``create_receiver_app(..., routes=[Route(path, authenticated(endpoint))])``. The opportunity
 buttons (issue 14, ``opportunities/buttons.py``) are added the same way but not wrapped: their
 URLs are readable by every Quickbase user, so each carries a signature valid for one record and
-one action instead of the secret.
+one action instead of the secret. With a tenants file (many tenants) the receiver serves one set of
+buttons per tenant, under ``/tenants/<name>``, each queuing into that tenant's store.
 """
 
 from __future__ import annotations
@@ -192,7 +193,14 @@ def app_from_environment() -> Starlette:
     settings = Settings.from_env()
     routes: list[BaseRoute] = list(routes_from_environment(settings, secret.get_secret_value()))
     table = opportunities_table_from_env()
-    if table:  # the opportunity buttons (issue 14): signed per record and action, not by the shared secret
+    tenants = settings.tenants()
+    if tenants is not None:  # many tenants: each tenant's buttons under /tenants/<name>, its own store
+        from ..settings import environment
+        from ..tenant_apps import button_routes_for_tenants
+
+        routes += button_routes_for_tenants(tenants, environment(), settings.inbox_database_url,
+                                            [secret.get_secret_value()])
+    elif table:  # the opportunity buttons (issue 14): signed per record and action, not by the shared secret
         from ..opportunities.buttons import button_routes
         from ..opportunities.store import OpportunityStore
 

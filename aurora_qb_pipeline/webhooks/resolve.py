@@ -87,9 +87,11 @@ class EventResolver:
 
     def __init__(self, aurora: AuroraClient, inbox: Inbox, rules: TriggerRules, deadline: float,
                  polling: PollingTuning = PollingTuning(), time_scale: float = 1.0,
-                 clock: Callable[[], float] = time.time):
+                 clock: Callable[[], float] = time.time, tenant_id: Optional[str] = None):
+        """``tenant_id``: a tenant's location (many tenants): the design requests it starts to
+        follow are recorded as that tenant's, so only its sensor polls them."""
         self.aurora, self.inbox, self.rules, self.deadline = aurora, inbox, rules, deadline
-        self.polling, self.time_scale, self.clock = polling, time_scale, clock
+        self.polling, self.time_scale, self.clock, self.tenant_id = polling, time_scale, clock, tenant_id
 
     def _wait(self) -> float:
         remaining = self.deadline - time.monotonic()
@@ -198,7 +200,8 @@ class EventResolver:
                     request_id, source=SOURCE_WEBHOOK, project_id=request["project_id"],
                     design_id=request.get("design_id"), status=status,
                     final=status in AURORA_DESIGN_REQUEST_FINAL_STATUSES,
-                    next_check_at=self.polling.next_check(now, 0, self.time_scale), now=now)
+                    next_check_at=self.polling.next_check(now, 0, self.time_scale), now=now,
+                    tenant_id=self.tenant_id)
                 learned.append(request_id)
                 if request.get("design_id"):
                     designs[request["design_id"]] = request["project_id"]
@@ -216,7 +219,7 @@ class EventResolver:
         if not self._wanted_request(row):
             if known is not None and final:  # e.g. rejected: stop following it
                 self.inbox.track_design_request(request_id, source=known.source, status=status, final=True,
-                                                next_check_at=known.next_check_at)
+                                                next_check_at=known.next_check_at, tenant_id=self.tenant_id)
             counts["ignored_status"] += 1
             return
         project, design_id = (known.project_id, known.design_id) if known else (None, None)
@@ -237,7 +240,8 @@ class EventResolver:
         now = self.clock()
         self.inbox.track_design_request(
             request_id, source=known.source if known else SOURCE_WEBHOOK, project_id=project, design_id=design_id,
-            status=status, final=final, next_check_at=self.polling.next_check(now, 0, self.time_scale), now=now)
+            status=status, final=final, next_check_at=self.polling.next_check(now, 0, self.time_scale), now=now,
+            tenant_id=self.tenant_id)
         if design_id:
             designs[design_id] = project
             self.inbox.remember_designs({design_id: project})
@@ -259,12 +263,13 @@ class PollResult:
 
 def poll_design_requests(aurora: AuroraClient, inbox: Inbox, rules: TriggerRules, deadline: float,
                          polling: PollingTuning = PollingTuning(), time_scale: float = 1.0,
-                         clock: Callable[[], float] = time.time) -> PollResult:
+                         clock: Callable[[], float] = time.time, tenant_id: Optional[str] = None) -> PollResult:
     """Retrieve the followed design requests whose check is due, one by one, within the budget.
-    A request whose status moved to one the rules sync asks for its project's sync."""
+    A request whose status moved to one the rules sync asks for its project's sync. ``tenant_id``
+    (many tenants): only that tenant's requests, the ones ``aurora``'s key can read."""
     result = PollResult()
     now = clock()
-    for request in inbox.due_design_requests(now, polling.max_checks_per_tick):
+    for request in inbox.due_design_requests(now, polling.max_checks_per_tick, tenant_id):
         remaining = deadline - time.monotonic()
         if remaining <= 0:
             result.stopped_early = "tick budget spent"

@@ -70,3 +70,37 @@ def test_the_sandbox_app_needs_only_the_buttons(sandbox, tmp_path, capsys):
     out = capsys.readouterr().out
     ours = [line for line in out.splitlines() if line.startswith(("Aurora Designs ", "Opportunities "))]
     assert len(ours) == 2 and all("create field" in line for line in ours)
+
+
+def test_init_for_a_tenant_uses_its_app_token_variables_and_button_path(sandbox, tmp_path, capsys):
+    """Many tenants: ``--tenant globex`` sets up globex's own app with its own token, and its
+    buttons point at the receiver's /tenants/globex path; the printed variable is globex's."""
+    import yaml
+
+    qb = sandbox.quickbase
+    app = qb.add_app("Globex CRM app")
+    token = qb.add_token([app.id])
+    tenants = tmp_path / "tenants.yaml"
+    tenants.write_text(yaml.safe_dump({"tenants": [
+        {"name": "acme", "aurora_tenant_id": "t-acme", "api_token_env": "KEY_ACME"},
+        {"name": "globex", "aurora_tenant_id": "t-globex", "api_token_env": "KEY_GLOBEX", "quickbase_app_id": app.id,
+         "quickbase_user_token_env": "QB_USER_TOKEN_GLOBEX",
+         "quickbase_opportunities_table_id_env": "QB_OPPORTUNITIES_TABLE_ID_GLOBEX"}]}))
+    env_file = _env_file(tmp_path, sandbox, sandbox.quickbase.app_id, str(sandbox.quickbase.token),
+                         QB_USER_TOKEN_GLOBEX=token, AURORA_QB_TENANTS_FILE=str(tenants))
+    receiver = "https://hooks.example.com"
+    args = ["quickbase", "init", "--env-file", env_file, "--receiver-url", receiver, "--tenant", "globex"]
+    assert main([*args, "--apply"]) == 0
+    out = capsys.readouterr().out
+    tables = {qb.tables[t].name: t for t in qb.apps[app.id].table_ids}
+    assert {"Aurora Designs", "Opportunities"} <= set(tables)
+    assert f"QB_OPPORTUNITIES_TABLE_ID_GLOBEX={tables['Opportunities']}" in out
+    client = QuickbaseClient(base_url=sandbox.quickbase_url, realm_hostname=qb.realm, user_token=token,
+                             table_id=tables["Aurora Designs"])
+    try:
+        button = next(f for f in client.table_fields(tables["Opportunities"]) if f["label"] == "Create in Aurora")
+        assert f'"{receiver}/tenants/globex/quickbase/opportunities/"' in button["properties"]["formula"]
+    finally:
+        client.close()
+    assert main(["quickbase", "init", "--env-file", env_file, "--tenant", "initech"]) == 2
+    assert "not in the tenants file" in capsys.readouterr().err

@@ -20,6 +20,7 @@ except ImportError:  # Python 3.10
     import tomli as tomllib
 
 from aurora_qb_pipeline.defs.partitions import TRIGGER_TAG
+from aurora_qb_pipeline.run_coordinator import tenant_tags
 from aurora_qb_pipeline.settings import OPTIONAL_SECRET_VARIABLES, SECRET_VARIABLES, Settings
 from aurora_qb_pipeline.tenants import TENANT_TAG
 
@@ -71,7 +72,7 @@ def test_the_production_instance_loads_on_postgres_with_its_docker_launcher(post
         assert type(instance.event_log_storage).__name__ == "PostgresEventLogStorage"
         assert type(instance.schedule_storage).__name__ == "PostgresScheduleStorage"
         assert type(instance.run_launcher).__name__ == "DockerRunLauncher"  # built without an engine
-        assert type(instance.run_coordinator).__name__ == "QueuedRunCoordinator"
+        assert type(instance.run_coordinator).__name__ == "TenantRunCoordinator"  # a QueuedRunCoordinator
         assert instance.run_monitoring_enabled and instance.run_retries_enabled
         concurrency = instance.get_concurrency_config()
         assert concurrency.pool_config.default_pool_limit == 1
@@ -79,8 +80,9 @@ def test_the_production_instance_loads_on_postgres_with_its_docker_launcher(post
         assert concurrency.run_queue_config.max_concurrent_runs == 4
 
         # the tag limits do what deploy/dagster.yaml says, as the daemon's own counter applies them
-        def run(trigger):
-            return dg.DagsterRun(job_name="aurora_quickbase_sync", tags={TRIGGER_TAG: trigger})
+        def run(trigger):  # tagged as the run coordinator tags it when it is submitted
+            tags = {TRIGGER_TAG: trigger}
+            return dg.DagsterRun(job_name="aurora_quickbase_sync", tags={**tags, **tenant_tags(tags)})
 
         counter = TagConcurrencyLimitsCounter(limits, [run("design_requests"), run("design_requests"),
                                                        run("daily_reconcile")])

@@ -26,6 +26,8 @@ class OpportunitiesResource(dg.ConfigurableResource):
         default=None, description="Signs the button URLs (secret: an EnvVar, AURORA_QB_WEBHOOK_SECRET); "
         "None: no signatures are written.")
     lease_s: float = Field(default=600.0, description="A claim older than this belongs to a dead attempt.")
+    tenant: Optional[str] = Field(
+        default=None, description="Many tenants: the tenant whose store tables (and button signatures) these are.")
 
     _store: Optional[OpportunityStore] = PrivateAttr(default=None)
     _fields: Optional[OpportunityFields] = PrivateAttr(default=None)
@@ -36,7 +38,7 @@ class OpportunitiesResource(dg.ConfigurableResource):
         if self._store is None:
             with self._lock:
                 if self._store is None:
-                    self._store = OpportunityStore(self.store_url, self.lease_s)
+                    self._store = OpportunityStore(self.store_url, self.lease_s, self.tenant)
         return self._store
 
     def table(self, quickbase: QuickbaseClient) -> QuickbaseClient:

@@ -7,6 +7,11 @@ last attempt failed and that nobody changed since, reads the button clicks queue
 after its cursor, and launches one ``opportunities_to_aurora`` run for all of them. "Sync from
 Aurora now" clicks become sync runs of the opportunity's project. When the buttons are on it also
 writes the signatures into opportunities that have none yet.
+
+Many tenants: a tenant's sensor reads its own opportunities table, the clicks queued in its own
+store and only its tenant's events of the shared inbox (under a consumer name of its own); its runs
+use the tenant's Aurora key and rate budget. A location whose tenant would share the opportunities
+table with another tenant does not load (``tenant_apps.check_not_shared``).
 """
 
 from __future__ import annotations
@@ -26,7 +31,8 @@ from ...settings import Settings
 from ..aurora.sensors import sensor_status
 from ..jobs import aurora_quickbase_sync
 from ..partitions import TRIGGER_TAG, new_partitions_request, range_run_requests
-from ..resources import QuickbaseResource
+from ...tenant_apps import check_not_shared, opportunities_variable
+from ..resources import AuroraResource, QuickbaseResource
 from .jobs import JOB_NAME, opportunities_to_aurora
 from ..webhooks.resources import WebhookInboxResource
 from .resources import OpportunitiesResource
@@ -51,6 +57,10 @@ def _run_key(ids: list[str], clicked: list[str], cursor: OpportunityCursor, atte
 
 
 def build_opportunities_sensor(settings: Settings) -> dg.SensorDefinition:
+    check_not_shared(settings.tenants(), settings.tenant, "one opportunities table",
+                     opportunities_variable, "quickbase_opportunities_table_id_env")
+    consumer = f"{SENSOR_NAME}__{settings.tenant}" if settings.tenant else SENSOR_NAME
+
     @dg.sensor(
         name=SENSOR_NAME,
         jobs=[opportunities_to_aurora, aurora_quickbase_sync],
@@ -61,7 +71,8 @@ def build_opportunities_sensor(settings: Settings) -> dg.SensorDefinition:
         "opportunities_to_aurora run for them, and a sync run for 'Sync from Aurora now'.",
     )
     def quickbase_opportunities_sensor(context: dg.SensorEvaluationContext, quickbase: QuickbaseResource,
-                                       opportunities: OpportunitiesResource, webhook_inbox: WebhookInboxResource):
+                                       opportunities: OpportunitiesResource, webhook_inbox: WebhookInboxResource,
+                                       aurora: AuroraResource):
         cursor = OpportunityCursor.parse(context.cursor)
         opps = opportunities.table(quickbase.client)
         fields = opportunities.fields(quickbase.client)
@@ -79,7 +90,8 @@ def build_opportunities_sensor(settings: Settings) -> dg.SensorDefinition:
             from ...opportunities.sync import OpportunitySync
 
             stamped = stamp_signatures(OpportunitySync(None, opps, fields, store, None, opportunities.button_secret))
-        events = webhook_inbox.inbox.read(cursor.inbox_id, 2000, sources=["aurora"])
+        events = webhook_inbox.inbox.read(cursor.inbox_id, 2000, sources=["aurora"],
+                                          tenant_id=aurora.tenant_id if settings.tenant else None)
         linked = store.linked_projects(r.params.get("project_id", "") for r in events if r.event in STAGE_EVENTS)
         stages = stage_updates(events, linked)
         runs: list[dg.RunRequest] = []
@@ -93,7 +105,7 @@ def build_opportunities_sensor(settings: Settings) -> dg.SensorDefinition:
             cursor.request_id = clicks[-1].id
         if events:
             cursor.inbox_id = events[-1].id
-            webhook_inbox.inbox.mark_read(SENSOR_NAME, cursor.inbox_id)
+            webhook_inbox.inbox.mark_read(consumer, cursor.inbox_id)
         if ids or stages:
             clicked = sorted(set(create) | set(retry))  # tried again whatever their ready flag says now
             config = {"ops": {"create_aurora_projects": {"config": {

@@ -15,14 +15,13 @@ from ...clients.partner import PartnerAuroraClient
 from ...clients.quickbase_app import QuickbaseAppClient
 from ...settings import (
     PARTNER_KEY_VARIABLE,
-    SECRET_VARIABLES,
     WEBHOOK_SECRET_VARIABLE,
     Credentials,
     Settings,
 )
 from ...site_surveys.file_links import FileLinks
 from ...site_surveys.tables import SurveyTables, load_spec, resolve_tables
-from ..resources import _ApiResource, client_config
+from ..resources import _ApiResource, _secrets, client_config
 
 
 class SiteSurveyResource(_ApiResource):
@@ -41,6 +40,7 @@ class SiteSurveyResource(_ApiResource):
     public_url: Optional[str] = Field(default=None, description="Where Aurora reaches the receiver (image links).")
     link_ttl_s: float = Field(default=7 * 24 * 3600.0, description="How long an image link works, seconds.")
     tables_file: Optional[str] = Field(default=None, description="Table spec (default: the packaged one).")
+    tenant: Optional[str] = Field(default=None, description="Many tenants: the tenant its image links name.")
 
     _qb: Optional[QuickbaseAppClient] = PrivateAttr(default=None)
     _tables: Optional[SurveyTables] = PrivateAttr(default=None)
@@ -86,7 +86,7 @@ class SiteSurveyResource(_ApiResource):
     def links(self) -> FileLinks:
         if not self.webhook_secret or not self.public_url:
             raise RuntimeError(f"image links need {WEBHOOK_SECRET_VARIABLE} and AURORA_QB_WEBHOOK_PUBLIC_URL")
-        return FileLinks(self.webhook_secret, self.public_url, self.link_ttl_s)
+        return FileLinks(self.webhook_secret, self.public_url, self.link_ttl_s, tenant=self.tenant)
 
     def teardown_after_execution(self, context: dg.InitResourceContext) -> None:
         super().teardown_after_execution(context)
@@ -97,21 +97,25 @@ class SiteSurveyResource(_ApiResource):
 
 
 def site_survey_resource(settings: Settings, credentials: Optional[Credentials] = None, **fields: Any) -> SiteSurveyResource:
-    """The resource from the settings; secrets as ``dg.EnvVar`` unless ``credentials`` are given."""
+    """The resource from the settings; secrets as ``dg.EnvVar`` unless ``credentials`` are given. A
+    tenant's location (many tenants) serves that tenant: its Aurora tenant id (the partner app's
+    tokens, and rate budget, of that tenant), its Quickbase token and designs table, and the app of
+    its survey tables (``quickbase_app_id`` in the tenants file, default QB_APP_ID)."""
+    tenant, _, realm, user_token, table = _secrets(credentials, settings)
     if credentials is None:
-        tenant, _, realm, user_token, table = (dg.EnvVar(name) for name in SECRET_VARIABLES)
         key: Any = dg.EnvVar(PARTNER_KEY_VARIABLE) if settings.aurora_partner_application_id else None
         secret: Any = dg.EnvVar(WEBHOOK_SECRET_VARIABLE) if settings.aurora_partner_application_id else None
     else:
-        tenant, realm, user_token, table = (credentials.aurora_tenant_id, credentials.quickbase_realm_hostname,
-                                            credentials.quickbase_user_token, credentials.quickbase_table_id)
         key, secret = credentials.aurora_partner_application_key, credentials.webhook_secret
+    config = settings.tenant_config()
+    app_id = (config.quickbase_app_id if config else None) or settings.quickbase_app_id
     return SiteSurveyResource(**{
         "aurora_base_url": settings.aurora_base_url, "tenant_id": tenant,
         "application_id": settings.aurora_partner_application_id, "application_key": key,
         "quickbase_base_url": settings.quickbase_base_url, "realm_hostname": realm, "user_token": user_token,
-        "app_id": settings.quickbase_app_id, "designs_table_id": table, "webhook_secret": secret,
+        "app_id": app_id, "designs_table_id": table, "webhook_secret": secret,
         "public_url": settings.webhook_public_url, "link_ttl_s": settings.site_survey_link_ttl_s,
         "tables_file": str(settings.site_survey_tables_file) if settings.site_survey_tables_file else None,
+        "tenant": settings.tenant,
         **client_config(settings), **fields,
     })

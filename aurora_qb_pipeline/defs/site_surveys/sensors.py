@@ -3,7 +3,8 @@
 * ``site_survey_request_sensor`` reads the ``site_survey_requested`` webhooks the receiver stored
   in the inbox (its own position there, as a second reader beside ``aurora_webhook_sensor``) and
   launches one ``site_survey_intake`` run for the requests of the tick. Requests of another
-  tenant than the configured one are counted and skipped (one tenant per deployment today).
+  tenant than the configured one are counted and skipped. Many tenants: a tenant's sensor reads
+  only its tenant's events of the shared inbox, under a consumer name of its own.
 * ``site_survey_completion_sensor`` asks Quickbase for surveys whose *Survey Status* is
   "Completed", modified on or after its cursor (Date Modified), and launches one
   ``site_survey_upload`` run for them. The cursor keeps the newest Date Modified seen and the
@@ -16,7 +17,8 @@ follows its runs by their status and launches the failed surveys again with a ba
 (``retry.py``; the retry set and the runs awaited live in the cursor).
 
 Both stand down (a skip that says which variables are missing) while site surveys are not
-configured.
+configured, and, many tenants, while the tenant would share its survey tables (the Quickbase app
+they are in) with another tenant: a skip naming the tenants and ``quickbase_app_id``.
 """
 
 from __future__ import annotations
@@ -31,6 +33,7 @@ from ..cursors import JsonCursor
 from ...settings import Settings
 from ...site_surveys.tables import TablesNotReady
 from ...site_surveys.upload import completed_since
+from ...tenant_apps import check_not_shared
 from ..aurora.sensors import sensor_status
 from ..partitions import TRIGGER_TAG
 from ..webhooks.resources import WebhookInboxResource
@@ -43,19 +46,34 @@ EVENT = "site_survey_requested"
 MAX_EVENTS_PER_TICK = 500
 
 
-def _not_configured(site_surveys: SiteSurveyResource) -> Optional[dg.SkipReason]:
+def _shared_app(settings: Settings) -> Optional[str]:
+    """Why this tenant's location must not handle surveys: its survey tables' app is another's too."""
+    try:
+        check_not_shared(settings.tenants(), settings.tenant, "the Quickbase app of their site-survey tables",
+                         lambda t: t.quickbase_app_id or settings.quickbase_app_id, "quickbase_app_id")
+    except ValueError as exc:
+        return str(exc)
+    return None
+
+
+def _not_configured(site_surveys: SiteSurveyResource, shared: Optional[str] = None) -> Optional[dg.SkipReason]:
     missing = site_surveys.missing()
-    return dg.SkipReason(f"site surveys are not configured (set {', '.join(missing)})") if missing else None
+    if missing:
+        return dg.SkipReason(f"site surveys are not configured (set {', '.join(missing)})")
+    return dg.SkipReason(f"site surveys stand down: {shared}") if shared else None
 
 
 def build_request_sensor(settings: Settings) -> dg.SensorDefinition:
+    shared = _shared_app(settings)
+    consumer = f"{REQUEST_SENSOR}__{settings.tenant}" if settings.tenant else REQUEST_SENSOR
+
     @dg.sensor(name=REQUEST_SENSOR, job=site_survey_intake, minimum_interval_seconds=settings.site_survey_interval_s,
                default_status=sensor_status(settings),
                description="Reads site_survey_requested webhooks from the inbox and launches one site_survey_intake "
                "run for the new requests (a Quickbase survey record each).")
     def site_survey_request_sensor(context: dg.SensorEvaluationContext, site_surveys: SiteSurveyResource,
                                    webhook_inbox: WebhookInboxResource):
-        skip = _not_configured(site_surveys)
+        skip = _not_configured(site_surveys, shared)
         if skip is not None:
             return skip
         cursor = RequestCursor.parse(context.cursor)
@@ -63,7 +81,8 @@ def build_request_sensor(settings: Settings) -> dg.SensorDefinition:
         book = cursor.book()
         follow_up(book, context.instance, now, *_backoff(settings), context.log)
         inbox = webhook_inbox.inbox
-        rows = inbox.read(cursor.after, MAX_EVENTS_PER_TICK)
+        rows = inbox.read(cursor.after, MAX_EVENTS_PER_TICK,
+                          tenant_id=site_surveys.tenant_id if settings.tenant else None)
         last = rows[-1].id if rows else cursor.after
         wanted: dict[str, tuple[int, Any]] = {}
         other_tenant = 0
@@ -74,7 +93,7 @@ def build_request_sensor(settings: Settings) -> dg.SensorDefinition:
                 other_tenant += 1
                 continue
             wanted.setdefault(row.params["site_survey_request_id"], (0, row.id))
-        inbox.mark_read(REQUEST_SENSOR, last)
+        inbox.mark_read(consumer, last)
         for key in wanted:  # delivered again: taken in now, whatever its retry was waiting for
             book.retry.pop(key, None)
         retried = {k: v for k, v in book.due(now).items() if k not in wanted}
@@ -133,12 +152,14 @@ class CompletionCursor(JsonCursor, _Retries):
 
 
 def build_completion_sensor(settings: Settings) -> dg.SensorDefinition:
+    shared = _shared_app(settings)
+
     @dg.sensor(name=COMPLETION_SENSOR, job=site_survey_upload, minimum_interval_seconds=settings.site_survey_interval_s,
                default_status=sensor_status(settings),
                description="Polls Quickbase for site surveys marked Completed since its cursor and launches one "
                "site_survey_upload run for them.")
     def site_survey_completion_sensor(context: dg.SensorEvaluationContext, site_surveys: SiteSurveyResource):
-        skip = _not_configured(site_surveys)
+        skip = _not_configured(site_surveys, shared)
         if skip is not None:
             return skip
         cursor = CompletionCursor.parse(context.cursor)

@@ -119,13 +119,16 @@ def build_webhook_sensor(settings: Settings, tuning: WebhookTuning = WebhookTuni
         deadline = time.monotonic() + tuning.tick_budget_s
         # many tenants: the receiver serves them all; each tenant's sensor reads only its own events
         # (a partner subscription's deliveries carry tenant_id; README "Many tenants")
-        rows = inbox.read(cursor.last_id, tuning.max_events_per_tick,
-                          tenant_id=aurora.tenant_id if settings.tenant else None)
-        resolver = EventResolver(aurora.client, inbox, rules, deadline, tuning.polling, settings.time_scale)
+        # (and follows, polls, only its own design requests: another tenant's key cannot read them)
+        tenant_id = aurora.tenant_id if settings.tenant else None
+        rows = inbox.read(cursor.last_id, tuning.max_events_per_tick, tenant_id=tenant_id)
+        resolver = EventResolver(aurora.client, inbox, rules, deadline, tuning.polling, settings.time_scale,
+                                 tenant_id=tenant_id)
         resolved = resolver.handle(rows, cursor.last_id)
         polled = PollResult()
         if resolved.stopped_early is None:
-            polled = poll_design_requests(aurora.client, inbox, rules, deadline, tuning.polling, settings.time_scale)
+            polled = poll_design_requests(aurora.client, inbox, rules, deadline, tuning.polling, settings.time_scale,
+                                          tenant_id=tenant_id)
         wanted = dict(cursor.deferred)
         for source in (resolved.to_sync, polled.to_sync):
             for project, when in source.items():
