@@ -175,10 +175,12 @@ def test_bench_tenants_mode_runs_at_a_tiny_size(tmp_path):
 
     path = tmp_path / "bench.json"
     assert bench.main(["--mode", "tenants", "--tenants", "2", "--tenant-projects", "5", "--projects", "5",
-                       "--designs", "10", "--quiet", "--json", str(path)]) == 0
+                       "--designs", "10", "--time-scale", "0.01", "--quiet", "--json", str(path)]) == 0
     import json
 
-    steps = json.loads(path.read_text())["modes"]["tenants"]["steps"]
+    result = json.loads(path.read_text())["modes"]["tenants"]
+    steps = result["steps"]
+    assert result["data"]["tenant_servers"] == "own"  # an Aurora sandbox process per tenant, as Aurora's own fleet
     assert [s["key"] for s in steps] == ["one_tenant", "one_tenant_t0", "tenants_full_sync",
                                          "tenants_full_sync_t1", "tenants_full_sync_t2"]
     assert all(s["ok"] and s["aurora_requests"] > 0 and s["records_sent"] > 0 for s in steps)
@@ -186,6 +188,21 @@ def test_bench_tenants_mode_runs_at_a_tiny_size(tmp_path):
     assert all(s["detail"]["tenant_tag"] == [s["key"].rsplit("_", 1)[1]] for s in tenants)
     assert total["aurora_lower_bound_s"] == max(s["aurora_lower_bound_s"] for s in tenants)
     assert total["aurora_429"] == 0 and total["aurora_requests"] == sum(s["aurora_requests"] for s in tenants)
+    assert total["detail"]["x_one_alone"] > 0 and total["detail"]["sandbox_cpu_s"] >= 0
+    for tenant in tenants:  # where each tenant's time went: before, during and after its Aurora requests
+        timeline = tenant["detail"]["timeline"]
+        assert set(timeline) == {"before_first_request_s", "first_to_last_request_s", "after_last_request_s"}
+        assert sum(timeline.values()) == pytest.approx(tenant["wall_s"], abs=0.5)
+        (steps_of_run,) = tenant["detail"]["run_steps"].values()
+        assert any(key.endswith("designs_export") for key in steps_of_run)
+
+
+def test_bench_tenants_mode_defaults_to_a_time_scale_where_budgets_set_the_pace():
+    from aurora_qb_pipeline import bench
+
+    assert bench.parse_args(["--mode", "tenants"]).time_scale == 0.1
+    assert bench.parse_args(["--mode", "both"]).time_scale == 0.01
+    assert bench.parse_args(["--mode", "tenants", "--time-scale", "1"]).time_scale == 1.0
 
 
 def test_each_tenant_reads_only_its_own_events_from_the_shared_inbox(tmp_path):
@@ -213,3 +230,30 @@ def test_a_tenant_counts_only_its_own_runs_in_flight(instance):
                                        tags={TENANT_TAG: tenant}))
     assert projects_in_flight(instance, [], TenantNames("acme")) == {"p-acme"}
     assert projects_in_flight(instance, []) == {"p-acme", "p-globex"}  # single tenant: every run, as before
+
+
+def test_bench_tenants_goal_line_reads_the_measured_ratio():
+    """The report's goal line for many tenants: the phase against the slowest tenant's own bound
+    (measured, not estimated), beside one tenant alone; and where each tenant's time went."""
+    from types import SimpleNamespace
+
+    from aurora_qb_pipeline.bench.report import tenant_goal_lines
+    from aurora_qb_pipeline.bench.tenants import timeline
+
+    where = timeline([SimpleNamespace(ts=t) for t in (101.0, 150.0, 110.0)], started=100.0, ended_at=155.0)
+    assert where == {"before_first_request_s": 1.0, "first_to_last_request_s": 49.0, "after_last_request_s": 5.0}
+    assert timeline([], 0.0, 1.0) == {}
+
+    def step(key, wall, ratio, **detail):
+        return {"key": key, "wall_s": wall, "ratio_to_lower_bound": ratio, "aurora_lower_bound_s": 100.0,
+                "aurora_429": 0, "cpu_s": 1.0, "detail": detail}
+
+    result = {"steps": [step("one_tenant", 101.0, 1.01, sandbox_cpu_s=1.0),
+                        step("one_tenant_t0", 101.0, 1.01, timeline=where),
+                        step("tenants_full_sync", 112.0, 1.12, tenants=4, x_one_alone=1.109, sandbox_cpu_s=4.0)]}
+    lines = tenant_goal_lines(result, 1.0)
+    assert "1.12x the slowest tenant's bound" in lines[0] and "NOT MET" in lines[0] and "1.109x" in lines[0]
+    assert "1.0 s before its first Aurora request" in lines[1]
+    result["steps"][2]["ratio_to_lower_bound"] = 1.05
+    assert "goal at most 1.1x: met" in tenant_goal_lines(result, 1.0)[0]
+    assert tenant_goal_lines(None, 1.0) == [] and tenant_goal_lines({"steps": []}, 1.0) == []

@@ -2,7 +2,8 @@
 rate limits on (Aurora 90 requests/min per key, Quickbase 100 per 10 s per token).
 
 Every duration the sandbox and the clients know (rate windows, latency, backoff) is multiplied
-by ``--time-scale`` (default 0.01: an Aurora "minute" lasts 0.6 s), so the ratios between rate
+by ``--time-scale`` (default 0.01: an Aurora "minute" lasts 0.6 s; ``--mode tenants`` 0.1, see
+``tenants.py``), so the ratios between rate
 limit, latency and work stay as in production. Times are also shown divided by the time scale
 ("real-world"); that is honest for rate-limited waiting, and overstates fixed CPU costs.
 
@@ -60,13 +61,19 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     """The benchmark's options (``aurora-qb bench`` and ``python -m aurora_qb_pipeline.bench``)."""
     parser.add_argument("--projects", type=int, default=1000, help="Aurora projects in the sandbox tenant")
     parser.add_argument("--designs", type=int, default=2500, help="designs in all (spread unevenly over projects)")
-    parser.add_argument("--time-scale", type=float, default=0.01, help="multiplies every rate window and latency")
+    parser.add_argument("--time-scale", type=float, default=None,
+                        help="multiplies every rate window and latency (default 0.01; --mode tenants 0.1; "
+                        "1.0 is the APIs' real pace)")
     parser.add_argument("--latency-ms", type=float, default=150.0, help="per-request latency before scaling")
     parser.add_argument("--seed", type=int, default=0, help="seed of the synthetic tenant (same seed, same data)")
     parser.add_argument("--mode", choices=(*MODES, "both", "tenants"), default="both",
                         help="which mode(s) to run ('tenants': many tenants at once, bench/tenants.py; not in 'both')")
     parser.add_argument("--tenants", type=int, default=4, help="--mode tenants: how many Aurora tenants")
     parser.add_argument("--tenant-projects", type=int, default=250, help="--mode tenants: projects of each tenant")
+    parser.add_argument("--tenant-servers", choices=("own", "shared"), default="own",
+                        help="--mode tenants: an Aurora sandbox server process per tenant, as real Aurora serves "
+                        "each tenant from its own fleet (own), or one in-process server for all (shared: the "
+                        "tenants then queue in the sandbox, a benchmark artifact)")
     parser.add_argument("--json", help="write every figure to this file")
     parser.add_argument("--quiet", action="store_true", help="no progress lines, only the table")
     parser.add_argument("--timeout", type=float, help="seconds a mode may take (default: from the size)")
@@ -76,7 +83,12 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--workdir", help=argparse.SUPPRESS)
 
 
+DEFAULT_TIME_SCALE = {"tenants": 0.1}  # where the per-key budgets, not this machine's CPU, set the pace
+
+
 def check_args(parser: argparse.ArgumentParser, args: argparse.Namespace) -> argparse.Namespace:
+    if args.time_scale is None:
+        args.time_scale = DEFAULT_TIME_SCALE.get(args.mode, 0.01)
     if args.projects <= 0 or args.designs < 0 or args.time_scale <= 0:
         parser.error("--projects must be > 0, --designs >= 0 and --time-scale > 0")
     if args.tenants <= 0 or args.tenant_projects <= 0:
@@ -97,7 +109,7 @@ def child_command(args: argparse.Namespace, mode: str, json_path: Path, workdir:
     command = [sys.executable, "-m", "aurora_qb_pipeline.bench", "--child", "--mode", mode,
                "--json", str(json_path), "--workdir", str(workdir)]
     for option in ("projects", "designs", "time_scale", "latency_ms", "seed", "timeout", "profile", "tenants",
-                   "tenant_projects"):
+                   "tenant_projects", "tenant_servers"):
         value = getattr(args, option)
         if value is not None:
             command += [f"--{option.replace('_', '-')}", str(value)]

@@ -84,6 +84,7 @@ def format_table(report: dict[str, Any]) -> str:
             lines += step_notes(name, step)
     lines += goal_lines(modes.get("incremental"))
     lines += fetch_goal_lines(modes)
+    lines += tenant_goal_lines(modes.get("tenants"), config["time_scale"])
     for name, result in modes.items():
         if "error" in result:
             lines.append(f"{name}: {result['error']}")
@@ -168,4 +169,27 @@ def fetch_goal_lines(modes: dict[str, Any]) -> list[str]:
         lines.append(f"full sync: Quickbase upserts {detail.get('export_upserts')} for the designs table "
                      f"({full['records_sent']} records), {detail['line_item_requests']} for the line items table "
                      f"({detail.get('line_items_sent')} items)")
+    return lines
+
+
+def tenant_goal_lines(result: dict[str, Any] | None, time_scale: float) -> list[str]:
+    """Issue 13's goal for many tenants, measured (not estimated): the tenants at once within 1.1x
+    of the slowest tenant's own per-key bound; beside it, the same against one tenant alone, and
+    where each tenant's time went."""
+    alone, together = _step(result or {}, "one_tenant"), _step(result or {}, "tenants_full_sync")
+    if not alone or not together:
+        return []
+    ratio, detail = together["ratio_to_lower_bound"], together["detail"]
+    lines = [f"tenants (time scale {time_scale:g}): {detail['tenants']} tenants at once {together['wall_s']:.1f} s, "
+             f"{ratio}x the slowest tenant's bound {together['aurora_lower_bound_s']:.1f} s (goal at most 1.1x: "
+             f"{_met(ratio is not None and ratio <= 1.1)}); one tenant alone {alone['wall_s']:.1f} s, "
+             f"{alone['ratio_to_lower_bound']}x its bound; at once / alone {detail.get('x_one_alone')}x; "
+             f"Aurora 429s {alone['aurora_429']} + {together['aurora_429']}; sandbox CPU "
+             f"{alone['detail'].get('sandbox_cpu_s')} s + {detail.get('sandbox_cpu_s')} s"]
+    for step in result["steps"]:
+        where = step["detail"].get("timeline")
+        if where:
+            lines.append(f"  {step['key']}: {where['before_first_request_s']:.1f} s before its first Aurora request, "
+                         f"{where['first_to_last_request_s']:.1f} s first to last, {where['after_last_request_s']:.1f} s "
+                         f"after its last; CPU {step['cpu_s']:.1f} s")
     return lines
