@@ -24,17 +24,17 @@ def store_url(request, tmp_path):
 
 def test_claims_leases_and_the_click_queue(store_url):
     store = OpportunityStore(store_url, lease_s=0.3)
+    t0 = time.time()  # an explicit clock: a loaded machine must not make a live claim look stale
     try:
-        token, before = store.claim("7")
+        token, before = store.claim("7", now=t0)
         assert before.state == "new"
-        assert store.claim("7") is None  # a live claim: a second attempt passes it over
+        assert store.claim("7", now=t0 + 0.1) is None  # a live claim: a second attempt passes it over
         store.update("7", token, project_id="p-1", state="project_created")
         store.update("7", "someone-else", project_id="p-2")  # only the claim holder records progress
         assert store.get(["7"])["7"].project_id == "p-1"
-        assert store.unfinished() == []  # claimed, not yet stale
-        time.sleep(0.35)
-        assert store.unfinished() == ["7"]  # its process died (the claim outlived the lease)
-        token2, before2 = store.claim("7")
+        assert store.unfinished(now=t0 + 0.1) == []  # claimed, not yet stale
+        assert store.unfinished(now=t0 + 0.35) == ["7"]  # its process died (the claim outlived the lease)
+        token2, before2 = store.claim("7", now=t0 + 0.35)
         assert before2.project_id == "p-1" and before2.attempts == 1
         store.release("7", token2, state="done")
         assert store.unfinished() == [] and store.linked_projects(["p-1", "p-9"]) == {"p-1"}
